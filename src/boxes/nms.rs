@@ -1,0 +1,131 @@
+use super::{Corners, iou};
+
+/// A box with its confidence.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scored {
+    /// The box.
+    pub bbox: Corners,
+    /// Its confidence, `0..=1`.
+    pub score: f32,
+}
+
+/// Thresholds of the greedy non-maximum suppression.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NmsConfig {
+    /// Boxes scoring below this are dropped before suppression.
+    pub score_threshold: f32,
+    /// A box overlapping a kept, higher-scoring box by more than this IoU is suppressed.
+    pub iou_threshold: f32,
+    /// Only the `top_k` best-scoring candidates enter suppression (bounds its quadratic cost).
+    pub top_k: usize,
+    /// At most this many boxes are returned.
+    pub max_detections: usize,
+}
+
+impl Default for NmsConfig {
+    fn default() -> Self {
+        Self {
+            score_threshold: 0.5,
+            iou_threshold: 0.3,
+            top_k: 1000,
+            max_detections: 200,
+        }
+    }
+}
+
+/// Greedy non-maximum suppression: keep the best box, drop those overlapping it, repeat.
+///
+/// The result is sorted by descending score. Ties keep their input order, so the output is
+/// deterministic.
+pub fn non_max_suppression(candidates: &[Scored], config: &NmsConfig) -> Vec<Scored> {
+    let mut ranked: Vec<Scored> = candidates
+        .iter()
+        .copied()
+        .filter(|c| c.score >= config.score_threshold && c.score.is_finite())
+        .collect();
+    ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+    ranked.truncate(config.top_k);
+
+    let mut kept: Vec<Scored> = Vec::new();
+    for candidate in ranked {
+        if kept.len() >= config.max_detections {
+            break;
+        }
+        if kept
+            .iter()
+            .all(|k| iou(&k.bbox, &candidate.bbox) <= config.iou_threshold)
+        {
+            kept.push(candidate);
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scored(x1: f32, y1: f32, x2: f32, y2: f32, score: f32) -> Scored {
+        Scored {
+            bbox: Corners::new(x1, y1, x2, y2),
+            score,
+        }
+    }
+
+    #[test]
+    fn suppresses_overlapping_lower_scores() {
+        let config = NmsConfig {
+            score_threshold: 0.1,
+            iou_threshold: 0.5,
+            ..NmsConfig::default()
+        };
+        let boxes = [
+            scored(0.0, 0.0, 10.0, 10.0, 0.8),
+            // IoU with the first: 90 / 110 = 0.82 -> suppressed.
+            scored(1.0, 0.0, 11.0, 10.0, 0.9),
+            // IoU with the kept 0.9 box: 50 / 150 = 0.33 -> kept.
+            scored(6.0, 0.0, 16.0, 10.0, 0.7),
+            // Far away -> kept.
+            scored(50.0, 50.0, 60.0, 60.0, 0.6),
+        ];
+        let kept = non_max_suppression(&boxes, &config);
+        let scores: Vec<f32> = kept.iter().map(|k| k.score).collect();
+        assert_eq!(scores, vec![0.9, 0.7, 0.6]);
+    }
+
+    #[test]
+    fn drops_boxes_below_the_score_threshold() {
+        let config = NmsConfig {
+            score_threshold: 0.5,
+            ..NmsConfig::default()
+        };
+        let boxes = [
+            scored(0.0, 0.0, 1.0, 1.0, 0.49),
+            scored(5.0, 5.0, 6.0, 6.0, 0.5),
+            scored(8.0, 8.0, 9.0, 9.0, f32::NAN),
+        ];
+        let kept = non_max_suppression(&boxes, &config);
+        assert_eq!(kept, vec![boxes[1]]);
+    }
+
+    #[test]
+    fn respects_top_k_and_max_detections() {
+        let boxes: Vec<Scored> = (0..10)
+            .map(|i| {
+                let x = i as f32 * 20.0;
+                scored(x, 0.0, x + 10.0, 10.0, 0.9 - i as f32 * 0.01)
+            })
+            .collect();
+        let top_k = NmsConfig {
+            top_k: 4,
+            ..NmsConfig::default()
+        };
+        assert_eq!(non_max_suppression(&boxes, &top_k).len(), 4);
+        let max = NmsConfig {
+            max_detections: 2,
+            ..NmsConfig::default()
+        };
+        let kept = non_max_suppression(&boxes, &max);
+        assert_eq!(kept, boxes[..2].to_vec());
+    }
+}

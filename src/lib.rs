@@ -1,0 +1,27 @@
+//! ssdface: a small SSD face detector built on burn.
+//!
+//! - [`boxes`]: pure box math (priors, codec, IoU, NMS, mapping back to source pixels).
+//! - [`model`]: the SSD network, defined once for every burn device.
+//! - [`preprocess`]: pixel buffers to normalised input tensors.
+//! - [`weights`]: saving and loading trained weights (f32 or f16), from files or bytes.
+//! - [`detector`]: the whole pipeline, image in, faces out.
+
+pub mod boxes;
+pub mod model;
+pub mod preprocess;
+pub mod weights;
+
+/// Write a file so that readers see the old contents or the new, never a part: write a
+/// sibling temporary file, flush it to disk, then rename it over the target.
+#[cfg(not(target_family = "wasm"))]
+pub fn atomic_write(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,275 @@
+use burn::prelude::*;
+
+use super::Ssd;
+use crate::boxes::{CenterSize, PriorLevel, Variances, generate_priors};
+
+/// The finest detection level's stride; input sides must be multiples of it so that its cells
+/// tile the input exactly.
+pub const INPUT_STRIDE: usize = 8;
+
+/// Smallest input side the network accepts: below it the coarsest level has no room left.
+pub const MIN_INPUT_SIDE: usize = 32;
+
+/// One stage of inverted residual blocks (MobileNetV2's `t, c, n, s` table row).
+#[derive(Config, Debug, PartialEq)]
+pub struct StageConfig {
+    /// Expansion factor of the hidden layer (`t`).
+    pub expansion: usize,
+    /// Output channels before the width multiplier (`c`).
+    pub channels: usize,
+    /// Number of blocks (`n`).
+    pub repeats: usize,
+    /// Stride of the first block (`s`).
+    pub stride: usize,
+    /// Whether this stage's output feeds a detection head.
+    #[config(default = false)]
+    pub tap: bool,
+}
+
+/// Everything that defines the detector: input size, architecture, priors and the box codec.
+///
+/// It is saved inside every weights file, so weights always come with the network they fit.
+#[derive(Config, Debug, PartialEq)]
+pub struct SsdConfig {
+    /// Network input width in pixels (a multiple of 8).
+    #[config(default = 320)]
+    pub input_width: usize,
+    /// Network input height in pixels (a multiple of 8).
+    #[config(default = 240)]
+    pub input_height: usize,
+    /// Channel width multiplier applied to the stem, stages and extra layers.
+    #[config(default = 0.5)]
+    pub width_multiplier: f64,
+    /// Channels of the stride-2 stem convolution (before the multiplier).
+    #[config(default = 32)]
+    pub stem_channels: usize,
+    /// The inverted residual stages, in order.
+    #[config(default = "default_stages()")]
+    pub stages: Vec<StageConfig>,
+    /// Output channels of each extra stride-2 layer after the backbone (before the multiplier);
+    /// each adds a detection level for large faces.
+    #[config(default = "vec![512]")]
+    pub extra_channels: Vec<usize>,
+    /// Prior side lengths in input pixels, one list per detection level (finest first).
+    #[config(default = "default_min_sizes()")]
+    pub min_sizes: Vec<Vec<f32>>,
+    /// Width/height ratios of the priors, applied to every min size.
+    #[config(default = "vec![1.0]")]
+    pub aspect_ratios: Vec<f32>,
+    /// Variances of the box codec (`[0.1, 0.1, 0.2, 0.2]`).
+    #[config(default = "Variances::default()")]
+    pub variances: Variances,
+    /// Subtracted from every 0..255 pixel value before scaling.
+    #[config(default = 127.0)]
+    pub pixel_mean: f32,
+    /// Divides every pixel value after the mean is subtracted.
+    #[config(default = 128.0)]
+    pub pixel_std: f32,
+}
+
+fn default_stages() -> Vec<StageConfig> {
+    vec![
+        StageConfig::new(1, 32, 1, 1),
+        StageConfig::new(6, 48, 2, 2),
+        StageConfig::new(6, 64, 3, 2).with_tap(true),
+        StageConfig::new(6, 128, 3, 2),
+        StageConfig::new(6, 192, 2, 1).with_tap(true),
+        StageConfig::new(6, 320, 1, 2).with_tap(true),
+    ]
+}
+
+fn default_min_sizes() -> Vec<Vec<f32>> {
+    vec![
+        vec![10.0, 16.0, 24.0],
+        vec![32.0, 48.0],
+        vec![64.0, 96.0],
+        vec![128.0, 192.0, 256.0],
+    ]
+}
+
+/// A configuration that cannot describe a working network.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    /// An input side that the network cannot take.
+    #[error(
+        "input size {width}x{height} is not supported: both sides must be multiples of \
+         {INPUT_STRIDE} and at least {MIN_INPUT_SIDE} pixels"
+    )]
+    InputSize {
+        /// Requested width.
+        width: usize,
+        /// Requested height.
+        height: usize,
+    },
+    /// The prior table does not match the number of detection levels.
+    #[error(
+        "the network has {levels} detection levels ({taps} tapped stages + {extras} extra \
+         layers) but min_sizes lists {min_sizes}"
+    )]
+    Levels {
+        /// Detection levels of the architecture.
+        levels: usize,
+        /// Tapped backbone stages.
+        taps: usize,
+        /// Extra layers.
+        extras: usize,
+        /// Entries in `min_sizes`.
+        min_sizes: usize,
+    },
+    /// A level or aspect-ratio list that would give no priors.
+    #[error("every detection level needs at least one min size and one aspect ratio")]
+    EmptyPriors,
+}
+
+impl SsdConfig {
+    /// Check that the configuration describes a working network.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let side_ok = |s: usize| s >= MIN_INPUT_SIDE && s.is_multiple_of(INPUT_STRIDE);
+        if !side_ok(self.input_width) || !side_ok(self.input_height) {
+            return Err(ConfigError::InputSize {
+                width: self.input_width,
+                height: self.input_height,
+            });
+        }
+        let taps = self.stages.iter().filter(|s| s.tap).count();
+        let extras = self.extra_channels.len();
+        if taps + extras != self.min_sizes.len() {
+            return Err(ConfigError::Levels {
+                levels: taps + extras,
+                taps,
+                extras,
+                min_sizes: self.min_sizes.len(),
+            });
+        }
+        if self.aspect_ratios.is_empty() || self.min_sizes.iter().any(Vec::is_empty) {
+            return Err(ConfigError::EmptyPriors);
+        }
+        Ok(())
+    }
+
+    /// The same network at another input size (weights fit any size the config allows).
+    pub fn at_input_size(&self, width: usize, height: usize) -> Result<Self, ConfigError> {
+        let config = self
+            .clone()
+            .with_input_width(width)
+            .with_input_height(height);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Channels after the width multiplier, rounded to a multiple of 8 as in MobileNetV2
+    /// (never dropping more than 10 % below the scaled value).
+    pub fn scaled(&self, channels: usize) -> usize {
+        let target = channels as f64 * self.width_multiplier;
+        let rounded = (((target + 4.0) / 8.0).floor() as usize * 8).max(8);
+        if (rounded as f64) < 0.9 * target {
+            rounded + 8
+        } else {
+            rounded
+        }
+    }
+
+    /// Feature-map sizes `(width, height)` of the detection levels, finest first.
+    ///
+    /// Every stride-2 layer pads by half its kernel, so a side of `n` cells becomes
+    /// `ceil(n / 2)`.
+    pub fn feature_sizes(&self) -> Vec<(usize, usize)> {
+        let halve = |(w, h): (usize, usize), stride: usize| (w.div_ceil(stride), h.div_ceil(stride));
+        let mut size = halve((self.input_width, self.input_height), 2);
+        let mut levels = Vec::new();
+        for stage in &self.stages {
+            size = halve(size, stage.stride);
+            if stage.tap {
+                levels.push(size);
+            }
+        }
+        for _ in &self.extra_channels {
+            size = halve(size, 2);
+            levels.push(size);
+        }
+        levels
+    }
+
+    /// Priors per feature-map cell, per level.
+    pub fn priors_per_cell(&self) -> Vec<usize> {
+        self.min_sizes
+            .iter()
+            .map(|sizes| sizes.len() * self.aspect_ratios.len())
+            .collect()
+    }
+
+    /// All priors, normalised to the input, in the order the heads emit their rows.
+    pub fn priors(&self) -> Vec<CenterSize> {
+        let levels: Vec<PriorLevel> = self
+            .feature_sizes()
+            .into_iter()
+            .zip(&self.min_sizes)
+            .map(|((feature_width, feature_height), sizes)| PriorLevel {
+                feature_width,
+                feature_height,
+                min_sizes: sizes.clone(),
+            })
+            .collect();
+        generate_priors(
+            &levels,
+            self.input_width,
+            self.input_height,
+            &self.aspect_ratios,
+        )
+    }
+
+    /// A freshly initialised network for this configuration.
+    pub fn init(&self, device: &Device) -> Result<Ssd, ConfigError> {
+        self.validate()?;
+        Ok(Ssd::new(self, device))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid_and_has_four_levels() {
+        let config = SsdConfig::new();
+        config.validate().unwrap();
+        assert_eq!(
+            config.feature_sizes(),
+            vec![(40, 30), (20, 15), (10, 8), (5, 4)]
+        );
+        // 40*30*3 + 20*15*2 + 10*8*2 + 5*4*3
+        assert_eq!(config.priors().len(), 4420);
+    }
+
+    #[test]
+    fn rejects_unsupported_input_sizes() {
+        let config = SsdConfig::new();
+        assert!(config.at_input_size(640, 480).is_ok());
+        assert_eq!(
+            config.at_input_size(322, 240),
+            Err(ConfigError::InputSize {
+                width: 322,
+                height: 240
+            })
+        );
+        assert!(config.at_input_size(16, 16).is_err());
+    }
+
+    #[test]
+    fn rejects_a_prior_table_of_the_wrong_length() {
+        let config = SsdConfig::new().with_min_sizes(vec![vec![16.0]; 3]);
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Levels { levels: 4, min_sizes: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn width_multiplier_rounds_to_multiples_of_eight() {
+        let config = SsdConfig::new();
+        assert_eq!(config.scaled(32), 16);
+        assert_eq!(config.scaled(48), 24);
+        assert_eq!(config.scaled(192), 96);
+        assert_eq!(config.scaled(8), 8);
+    }
+}

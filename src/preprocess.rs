@@ -1,0 +1,219 @@
+//! Pixel buffers to network input: one function for native and browser alike, so both see
+//! exactly the same tensor for the same pixels.
+
+use burn::prelude::*;
+
+use crate::model::SsdConfig;
+
+/// How the bytes of a pixel buffer are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PixelFormat {
+    /// 3 bytes per pixel: red, green, blue.
+    Rgb,
+    /// 4 bytes per pixel: red, green, blue, alpha (alpha is ignored), as in `ImageData`.
+    Rgba,
+}
+
+impl PixelFormat {
+    /// Bytes per pixel.
+    pub fn channels(self) -> usize {
+        match self {
+            Self::Rgb => 3,
+            Self::Rgba => 4,
+        }
+    }
+}
+
+/// A borrowed, row-major 8-bit image.
+#[derive(Clone, Copy, Debug)]
+pub struct ImageView<'a> {
+    /// Pixel bytes, `width * height * channels` long, rows top to bottom.
+    pub pixels: &'a [u8],
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Layout of each pixel.
+    pub format: PixelFormat,
+}
+
+/// A pixel buffer that does not describe an image.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ImageError {
+    /// Zero width or height.
+    #[error("image is empty ({width}x{height})")]
+    Empty {
+        /// Given width.
+        width: u32,
+        /// Given height.
+        height: u32,
+    },
+    /// The byte count does not match the dimensions.
+    #[error(
+        "pixel buffer holds {actual} bytes but a {width}x{height} {format:?} image needs {expected}"
+    )]
+    Length {
+        /// Given width.
+        width: u32,
+        /// Given height.
+        height: u32,
+        /// Given layout.
+        format: PixelFormat,
+        /// Bytes the dimensions need.
+        expected: usize,
+        /// Bytes given.
+        actual: usize,
+    },
+}
+
+impl<'a> ImageView<'a> {
+    /// A view of `pixels`, checked against the dimensions.
+    pub fn new(
+        pixels: &'a [u8],
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+    ) -> Result<Self, ImageError> {
+        if width == 0 || height == 0 {
+            return Err(ImageError::Empty { width, height });
+        }
+        let expected = width as usize * height as usize * format.channels();
+        if pixels.len() != expected {
+            return Err(ImageError::Length {
+                width,
+                height,
+                format,
+                expected,
+                actual: pixels.len(),
+            });
+        }
+        Ok(Self {
+            pixels,
+            width,
+            height,
+            format,
+        })
+    }
+
+    fn channel(&self, x: usize, y: usize, c: usize) -> f32 {
+        let channels = self.format.channels();
+        self.pixels[(y * self.width as usize + x) * channels + c] as f32
+    }
+}
+
+/// Resize an image to `width` x `height` (bilinear, pixel centres aligned as in OpenCV's
+/// `INTER_LINEAR`) and normalise it to `(value - mean) / std`, channel-major (`[3, h, w]`, RGB).
+///
+/// Stretching (no letterbox) matches [`crate::boxes::to_source_pixels`].
+pub fn resize_normalise(
+    image: &ImageView,
+    width: usize,
+    height: usize,
+    mean: f32,
+    std: f32,
+) -> Vec<f32> {
+    let xs = sample_positions(image.width as usize, width);
+    let ys = sample_positions(image.height as usize, height);
+    let mut out = vec![0.0; 3 * width * height];
+    for (c, plane) in out.chunks_exact_mut(width * height).enumerate() {
+        for (row, &(y0, y1, fy)) in plane.chunks_exact_mut(width).zip(&ys) {
+            for (value, &(x0, x1, fx)) in row.iter_mut().zip(&xs) {
+                let top = lerp(image.channel(x0, y0, c), image.channel(x1, y0, c), fx);
+                let bottom = lerp(image.channel(x0, y1, c), image.channel(x1, y1, c), fx);
+                *value = (lerp(top, bottom, fy) - mean) / std;
+            }
+        }
+    }
+    out
+}
+
+/// The network input for one image: `[1, 3, input_height, input_width]`.
+pub fn to_input_tensor(image: &ImageView, config: &SsdConfig, device: &Device) -> Tensor<4> {
+    let (w, h) = (config.input_width, config.input_height);
+    let values = resize_normalise(image, w, h, config.pixel_mean, config.pixel_std);
+    Tensor::from_data(TensorData::new(values, [1, 3, h, w]), device)
+}
+
+fn lerp(a: f32, b: f32, t: f32) -> f32 {
+    a + (b - a) * t
+}
+
+/// For each output index: the two source indices to blend and the weight of the second.
+fn sample_positions(source: usize, target: usize) -> Vec<(usize, usize, f32)> {
+    let scale = source as f32 / target as f32;
+    (0..target)
+        .map(|i| {
+            let position = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (source - 1) as f32);
+            let low = position.floor() as usize;
+            let high = (low + 1).min(source - 1);
+            (low, high, position - low as f32)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_size_copies_and_normalises() {
+        // 2x1 RGB: a red and a blue pixel.
+        let pixels = [255, 0, 0, 0, 0, 255];
+        let image = ImageView::new(&pixels, 2, 1, PixelFormat::Rgb).unwrap();
+        let out = resize_normalise(&image, 2, 1, 127.0, 128.0);
+        let (hi, lo) = (128.0 / 128.0, -127.0 / 128.0);
+        assert_eq!(out, vec![hi, lo, lo, lo, lo, hi]);
+    }
+
+    #[test]
+    fn halving_averages_two_by_two_blocks_and_ignores_alpha() {
+        // 4x2 RGBA; the left 2x2 block averages to 100 in every channel, the right one to 20.
+        #[rustfmt::skip]
+        let pixels = [
+            50, 50, 50, 0,    150, 150, 150, 9,    10, 10, 10, 255,  30, 30, 30, 255,
+            100, 100, 100, 7, 100, 100, 100, 7,    20, 20, 20, 0,    20, 20, 20, 0,
+        ];
+        let image = ImageView::new(&pixels, 4, 2, PixelFormat::Rgba).unwrap();
+        let out = resize_normalise(&image, 2, 1, 0.0, 1.0);
+        assert_eq!(out, vec![100.0, 20.0, 100.0, 20.0, 100.0, 20.0]);
+    }
+
+    #[test]
+    fn upscaling_interpolates_between_pixels() {
+        // 2x1 grey ramp 0 -> 100 stretched to 4x1: centres at -0.25, 0.25, 0.75, 1.25.
+        let pixels = [0, 0, 0, 100, 100, 100];
+        let image = ImageView::new(&pixels, 2, 1, PixelFormat::Rgb).unwrap();
+        let out = resize_normalise(&image, 4, 1, 0.0, 1.0);
+        assert_eq!(&out[..4], &[0.0, 25.0, 75.0, 100.0]);
+    }
+
+    #[test]
+    fn rejects_buffers_that_do_not_match_their_size() {
+        let pixels = [0u8; 11];
+        assert_eq!(
+            ImageView::new(&pixels, 2, 2, PixelFormat::Rgb).unwrap_err(),
+            ImageError::Length {
+                width: 2,
+                height: 2,
+                format: PixelFormat::Rgb,
+                expected: 12,
+                actual: 11
+            }
+        );
+        assert!(matches!(
+            ImageView::new(&[], 0, 5, PixelFormat::Rgba),
+            Err(ImageError::Empty { .. })
+        ));
+    }
+
+    #[test]
+    fn tensor_has_the_configured_shape() {
+        let pixels = vec![127u8; 7 * 5 * 3];
+        let image = ImageView::new(&pixels, 7, 5, PixelFormat::Rgb).unwrap();
+        let config = SsdConfig::new();
+        let tensor = to_input_tensor(&image, &config, &Device::flex());
+        assert_eq!(tensor.dims(), [1, 3, 240, 320]);
+        let values = tensor.into_data().to_vec::<f32>().unwrap();
+        assert!(values.iter().all(|&v| v == 0.0));
+    }
+}

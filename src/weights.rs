@@ -1,0 +1,339 @@
+//! Trained weights on disk and in memory.
+//!
+//! A weights file is the network's [`SsdConfig`] followed by burn's burnpack record of its
+//! parameters, so a file always says which network it fits:
+//!
+//! ```text
+//! b"SSDFACE\0"  u32 LE format version  u32 LE config length  config JSON  burnpack bytes
+//! ```
+//!
+//! Parameters are stored in f32 or f16 ([`Precision`]); loading casts them back to the
+//! module's f32 either way.
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, DType};
+
+use crate::model::{ConfigError, Ssd, SsdConfig};
+
+const MAGIC: &[u8; 8] = b"SSDFACE\0";
+const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = MAGIC.len() + 8;
+
+/// Numeric precision of stored parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// 32-bit floats: exact.
+    Full,
+    /// 16-bit floats: half the size, within about 1e-3 relative of f32.
+    Half,
+}
+
+/// Why weights could not be saved or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    /// The bytes do not start like an ssdface weights file.
+    #[error("not an ssdface weights file (it does not start with the SSDFACE header)")]
+    NotWeights,
+    /// A file written by a newer ssdface.
+    #[error("weights file format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
+    Version {
+        /// Version in the file.
+        found: u32,
+    },
+    /// The file ends before its declared contents.
+    #[error("weights file is truncated: {0}")]
+    Truncated(&'static str),
+    /// The embedded config is not valid JSON for [`SsdConfig`].
+    #[error("weights file holds an unreadable network config: {0}")]
+    Config(String),
+    /// The embedded config describes no working network.
+    #[error("weights file holds an invalid network config: {0}")]
+    InvalidConfig(#[from] ConfigError),
+    /// The parameters do not fit the network their config describes, or are not a record.
+    #[error("weights do not fit the network described by their config: {0}")]
+    Record(String),
+    /// The weights are for another network than the one asked for.
+    #[error("weights are for another network: {0}")]
+    Mismatch(String),
+    /// Reading or writing the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+/// Serialise a model and its config.
+pub fn to_bytes(
+    model: &Ssd,
+    config: &SsdConfig,
+    precision: Precision,
+) -> Result<Vec<u8>, WeightsError> {
+    let model = match precision {
+        Precision::Full => model.clone(),
+        Precision::Half => model.clone().map(&mut CastFloats(DType::F16)),
+    };
+    let record = model
+        .into_record()
+        .into_bytes()
+        .map_err(|e| WeightsError::Record(e.to_string()))?;
+    let config_json = serde_json_string(config);
+    let mut bytes = Vec::with_capacity(HEADER_LEN + config_json.len() + record.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&(config_json.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(config_json.as_bytes());
+    bytes.extend_from_slice(&record);
+    Ok(bytes)
+}
+
+/// Read the config from weights bytes and build the model they fit, on `device`.
+pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<(SsdConfig, Ssd), WeightsError> {
+    let (config, record) = split(bytes)?;
+    let model = config.init(device)?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(record.to_vec()))
+        .map_err(|e| WeightsError::Record(e.to_string()))?
+        .cast_to_module_dtype();
+    let model = model
+        .try_load_record(record)
+        .map_err(|e| WeightsError::Record(e.to_string()))?;
+    Ok((config, model))
+}
+
+/// Like [`from_bytes`], but the weights must be for the network `expected` describes
+/// (the input size may differ: it changes no parameter).
+pub fn from_bytes_for(
+    bytes: &[u8],
+    expected: &SsdConfig,
+    device: &Device,
+) -> Result<Ssd, WeightsError> {
+    let (found, model) = from_bytes(bytes, device)?;
+    let differences = architecture_differences(expected, &found);
+    if differences.is_empty() {
+        Ok(model)
+    } else {
+        Err(WeightsError::Mismatch(differences.join("; ")))
+    }
+}
+
+/// Save weights to a file atomically: a crash mid-write leaves the old file, never half a file.
+#[cfg(not(target_family = "wasm"))]
+pub fn save_file(
+    model: &Ssd,
+    config: &SsdConfig,
+    precision: Precision,
+    path: &std::path::Path,
+) -> Result<(), WeightsError> {
+    let bytes = to_bytes(model, config, precision)?;
+    crate::atomic_write(path, &bytes).map_err(|source| WeightsError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Load weights from a file.
+#[cfg(not(target_family = "wasm"))]
+pub fn load_file(
+    path: &std::path::Path,
+    device: &Device,
+) -> Result<(SsdConfig, Ssd), WeightsError> {
+    let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    from_bytes(&bytes, device)
+}
+
+/// The config stored in weights bytes, without building the model.
+pub fn read_config(bytes: &[u8]) -> Result<SsdConfig, WeightsError> {
+    split(bytes).map(|(config, _)| config)
+}
+
+fn split(bytes: &[u8]) -> Result<(SsdConfig, &[u8]), WeightsError> {
+    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(WeightsError::NotWeights);
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(WeightsError::Truncated("header"));
+    }
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    let version = word(MAGIC.len());
+    if version != FORMAT_VERSION {
+        return Err(WeightsError::Version { found: version });
+    }
+    let config_len = word(MAGIC.len() + 4) as usize;
+    let config_bytes = bytes
+        .get(HEADER_LEN..HEADER_LEN + config_len)
+        .ok_or(WeightsError::Truncated("network config"))?;
+    let config = SsdConfig::load_binary(config_bytes)
+        .map_err(|e| WeightsError::Config(e.to_string()))?;
+    config.validate()?;
+    Ok((config, &bytes[HEADER_LEN + config_len..]))
+}
+
+fn serde_json_string(config: &SsdConfig) -> String {
+    burn::config::config_to_json(config)
+}
+
+/// Fields that change parameter shapes or meaning, named where two configs differ.
+fn architecture_differences(expected: &SsdConfig, found: &SsdConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |name: &str, a: String, b: String| {
+        if a != b {
+            out.push(format!("{name}: expected {a}, file has {b}"));
+        }
+    };
+    check(
+        "width_multiplier",
+        expected.width_multiplier.to_string(),
+        found.width_multiplier.to_string(),
+    );
+    check(
+        "stem_channels",
+        expected.stem_channels.to_string(),
+        found.stem_channels.to_string(),
+    );
+    check(
+        "stages",
+        format!("{:?}", expected.stages),
+        format!("{:?}", found.stages),
+    );
+    check(
+        "extra_channels",
+        format!("{:?}", expected.extra_channels),
+        format!("{:?}", found.extra_channels),
+    );
+    check(
+        "min_sizes",
+        format!("{:?}", expected.min_sizes),
+        format!("{:?}", found.min_sizes),
+    );
+    check(
+        "aspect_ratios",
+        format!("{:?}", expected.aspect_ratios),
+        format!("{:?}", found.aspect_ratios),
+    );
+    check(
+        "variances",
+        format!("{:?}", expected.variances),
+        format!("{:?}", found.variances),
+    );
+    check(
+        "pixel normalisation",
+        format!("{}/{}", expected.pixel_mean, expected.pixel_std),
+        format!("{}/{}", found.pixel_mean, found.pixel_std),
+    );
+    out
+}
+
+/// Casts every float parameter (running statistics included) to one dtype.
+struct CastFloats(DType);
+
+impl ModuleMapper for CastFloats {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let dtype = self.0;
+        param.map(|tensor| tensor.cast(dtype))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn max_abs_diff(a: Tensor<3>, b: Tensor<3>) -> f32 {
+        let a = a.into_data().to_vec::<f32>().unwrap();
+        let b = b.into_data().to_vec::<f32>().unwrap();
+        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    }
+
+    fn setup() -> (Device, SsdConfig, Ssd, Tensor<4>) {
+        let device = Device::flex();
+        let config = SsdConfig::new().at_input_size(160, 120).unwrap();
+        let model = config.init(&device).unwrap();
+        let input = Tensor::random(
+            [1, 3, 120, 160],
+            burn::tensor::Distribution::Uniform(-1.0, 1.0),
+            &device,
+        );
+        (device, config, model, input)
+    }
+
+    #[test]
+    fn full_precision_round_trip_is_exact() {
+        let (device, config, model, input) = setup();
+        let before = model.forward(input.clone());
+        let bytes = to_bytes(&model, &config, Precision::Full).unwrap();
+        let (loaded_config, loaded) = from_bytes(&bytes, &device).unwrap();
+        assert_eq!(loaded_config, config);
+        let after = loaded.forward(input);
+        assert_eq!(max_abs_diff(before.logits, after.logits), 0.0);
+        assert_eq!(max_abs_diff(before.offsets, after.offsets), 0.0);
+    }
+
+    #[test]
+    fn half_precision_round_trip_is_close_and_half_the_size() {
+        let (device, config, model, input) = setup();
+        let before = model.forward(input.clone());
+        let full = to_bytes(&model, &config, Precision::Full).unwrap();
+        let half = to_bytes(&model, &config, Precision::Half).unwrap();
+        assert!(half.len() * 10 < full.len() * 6, "{} vs {} bytes", half.len(), full.len());
+        let (_, loaded) = from_bytes(&half, &device).unwrap();
+        let after = loaded.forward(input);
+        // f16 keeps 11 significant bits: outputs of order 1 move by a few 1e-3.
+        let tolerance = 0.02;
+        let logits = max_abs_diff(before.logits, after.logits);
+        let offsets = max_abs_diff(before.offsets, after.offsets);
+        assert!(logits > 0.0 && logits < tolerance, "logits differ by {logits}");
+        assert!(offsets < tolerance, "offsets differ by {offsets}");
+    }
+
+    #[test]
+    fn wrong_bytes_are_errors_not_panics() {
+        let (device, config, model, _) = setup();
+        assert!(matches!(from_bytes(b"", &device), Err(WeightsError::NotWeights)));
+        assert!(matches!(
+            from_bytes(b"{\"input_width\": 320}", &device),
+            Err(WeightsError::NotWeights)
+        ));
+        let good = to_bytes(&model, &config, Precision::Full).unwrap();
+        assert!(matches!(
+            from_bytes(&good[..10], &device),
+            Err(WeightsError::Truncated(_))
+        ));
+        let cut = from_bytes(&good[..good.len() / 2], &device);
+        assert!(matches!(cut, Err(WeightsError::Record(_))), "{cut:?}");
+        let mut newer = good.clone();
+        newer[8] = 9;
+        assert!(matches!(
+            from_bytes(&newer, &device),
+            Err(WeightsError::Version { found: 9 })
+        ));
+    }
+
+    #[test]
+    fn a_record_of_another_config_names_the_mismatch() {
+        let (device, config, model, _) = setup();
+        // Header of a wider network followed by this network's parameters.
+        let wider = config.clone().with_width_multiplier(1.0);
+        let record = to_bytes(&model, &config, Precision::Full).unwrap();
+        let record = &record[HEADER_LEN + serde_json_string(&config).len()..];
+        let wider_header = to_bytes(&wider.init(&device).unwrap(), &wider, Precision::Full)
+            .unwrap();
+        let header_len = HEADER_LEN + serde_json_string(&wider).len();
+        let forged = [&wider_header[..header_len], record].concat();
+        let error = from_bytes(&forged, &device).unwrap_err().to_string();
+        assert!(error.contains("do not fit"), "{error}");
+        assert!(error.contains("shape"), "error should name the shape mismatch: {error}");
+
+        // Well-formed weights of another architecture, asked for as this one.
+        let error = from_bytes_for(&wider_header, &config, &device)
+            .err()
+            .expect("mismatch")
+            .to_string();
+        assert!(error.contains("width_multiplier: expected 0.5, file has 1"), "{error}");
+    }
+}
