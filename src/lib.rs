@@ -7,6 +7,7 @@
 //! - [`detector`]: the whole pipeline, image in, faces out.
 
 pub mod boxes;
+pub mod detector;
 pub mod model;
 pub mod preprocess;
 pub mod weights;

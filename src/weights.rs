@@ -58,7 +58,7 @@ pub enum WeightsError {
     #[error("weights are for another network: {0}")]
     Mismatch(String),
     /// Reading or writing the file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: String,

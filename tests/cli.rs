@@ -1,1 +1,195 @@
+//! The `ssdface` binary end to end, on real photos.
 
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use burn::prelude::*;
+use serde_json::Value;
+use ssdface::model::SsdConfig;
+use ssdface::weights::{self, Precision};
+
+const PHOTO: &str = "maksssksksss1.jpg";
+const OTHER_PHOTO: &str = "maksssksksss10.jpg";
+
+fn ssdface(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ssdface"))
+        .args(args)
+        .output()
+        .expect("the ssdface binary runs")
+}
+
+/// Weights of a freshly initialised network: enough to exercise the whole pipeline.
+fn untrained_weights(dir: &Path) -> PathBuf {
+    let path = dir.join("untrained.ssdface");
+    let device = Device::flex();
+    let config = SsdConfig::new();
+    let model = config.init(&device).unwrap();
+    weights::save_file(&model, &config, Precision::Half, &path).unwrap();
+    path
+}
+
+fn stdout_json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn image_size(path: &Path) -> (u32, u32) {
+    image::image_dimensions(path).unwrap()
+}
+
+/// Every face of a result lies inside its image.
+fn assert_faces_inside(entry: &Value) {
+    let (w, h) = (entry["width"].as_f64().unwrap(), entry["height"].as_f64().unwrap());
+    for face in entry["faces"].as_array().unwrap() {
+        let get = |k: &str| face[k].as_f64().unwrap();
+        let (x, y, fw, fh, score) = (get("x"), get("y"), get("width"), get("height"), get("score"));
+        assert!(x >= 0.0 && y >= 0.0, "{face}");
+        assert!(fw > 0.0 && fh > 0.0, "{face}");
+        assert!(x + fw <= w + 1e-3 && y + fh <= h + 1e-3, "{face} outside {w}x{h}");
+        assert!((0.0..=1.0).contains(&score), "{face}");
+    }
+}
+
+#[test]
+fn detect_prints_json_and_draws_the_photo() {
+    let dir = common::scratch("detect_prints_json");
+    let weights = untrained_weights(&dir);
+    let photo = common::val_image(PHOTO);
+    let drawn = dir.join("out.png");
+    let output = ssdface(&[
+        "detect",
+        photo.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--score-threshold",
+        "0.01",
+        "--draw",
+        drawn.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json = stdout_json(&output);
+    let entries = json.as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    let entry = &entries[0];
+    assert_eq!(entry["image"], photo.to_str().unwrap());
+    let (w, h) = image_size(&photo);
+    assert_eq!((entry["width"].as_u64(), entry["height"].as_u64()), (Some(w as u64), Some(h as u64)));
+    // An untrained network scores every prior near 0.5, so a low threshold yields boxes.
+    assert!(!entry["faces"].as_array().unwrap().is_empty());
+    assert_faces_inside(entry);
+    assert_eq!(image_size(&drawn), (w, h));
+    let original = image::open(&photo).unwrap().to_rgb8();
+    let boxed = image::open(&drawn).unwrap().to_rgb8();
+    assert_ne!(original.as_raw(), boxed.as_raw(), "boxes should be drawn");
+}
+
+#[test]
+fn a_corrupt_image_is_reported_and_the_others_still_processed() {
+    let dir = common::scratch("corrupt_image");
+    let weights = untrained_weights(&dir);
+    let corrupt = dir.join("corrupt.jpg");
+    std::fs::write(&corrupt, b"\xff\xd8\xff\xe0 this is not really a JPEG").unwrap();
+    let (good, other) = (common::val_image(PHOTO), common::val_image(OTHER_PHOTO));
+    let results = dir.join("results.json");
+    let output = ssdface(&[
+        "detect",
+        good.to_str().unwrap(),
+        corrupt.to_str().unwrap(),
+        other.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--json",
+        results.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success(), "a failed image must fail the run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("corrupt.jpg"), "{stderr}");
+    assert!(stderr.contains("1 of 3 images failed"), "{stderr}");
+    let json: Value = serde_json::from_slice(&std::fs::read(&results).unwrap()).unwrap();
+    let images: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["image"].as_str().unwrap())
+        .collect();
+    assert_eq!(images, vec![good.to_str().unwrap(), other.to_str().unwrap()]);
+}
+
+#[test]
+fn a_folder_is_searched_for_images() {
+    let dir = common::scratch("folder_input");
+    let weights = untrained_weights(&dir);
+    let photos = dir.join("photos/nested");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::copy(common::val_image(PHOTO), photos.join("a.jpg")).unwrap();
+    std::fs::copy(common::val_image(OTHER_PHOTO), dir.join("photos/b.JPG")).unwrap();
+    std::fs::write(dir.join("photos/notes.txt"), "not an image").unwrap();
+    let drawn = dir.join("drawn");
+    let output = ssdface(&[
+        "detect",
+        dir.join("photos").to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--draw",
+        drawn.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json = stdout_json(&output);
+    assert_eq!(json.as_array().unwrap().len(), 2);
+    assert!(drawn.join("a.png").is_file() && drawn.join("b.png").is_file());
+}
+
+#[test]
+fn input_size_override_is_checked() {
+    let dir = common::scratch("input_size");
+    let weights = untrained_weights(&dir);
+    let photo = common::val_image(PHOTO);
+    let ok = ssdface(&[
+        "detect",
+        photo.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--input-size",
+        "640x480",
+    ]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_faces_inside(&stdout_json(&ok)[0]);
+    let bad = ssdface(&[
+        "detect",
+        photo.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--input-size",
+        "321x240",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("multiples of 8"));
+}
+
+#[test]
+fn a_file_that_is_not_weights_is_a_clear_error() {
+    let photo = common::val_image(PHOTO);
+    let output = ssdface(&["detect", photo.to_str().unwrap(), "--weights", photo.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not an ssdface weights file"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn info_describes_the_default_model() {
+    let output = ssdface(&["info"]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let params = SsdConfig::new().init(&Device::flex()).unwrap().num_params();
+    assert!(stdout.contains(&format!("parameters: {params}")), "{stdout}");
+    assert!(stdout.contains("priors: 4420"), "{stdout}");
+    assert!(stdout.contains("MFLOPs"), "{stdout}");
+}

@@ -1,0 +1,66 @@
+//! Where the CLI's model comes from: a weights file and an optional input-size override.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use burn::prelude::*;
+use ssdface::model::{Ssd, SsdConfig};
+use ssdface::weights;
+
+/// Options shared by every command that needs a model.
+#[derive(clap::Args, Debug)]
+pub struct ModelArgs {
+    /// Weights file (written by `ssdface train` or `ssdface::weights::save_file`).
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// Network input size as WIDTHxHEIGHT (multiples of 8), overriding the weights' own.
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub input_size: Option<(usize, usize)>,
+}
+
+impl ModelArgs {
+    /// Load the model on `device`, with the input-size override applied to its config.
+    pub fn load(&self, device: &Device) -> anyhow::Result<(SsdConfig, Ssd)> {
+        let Some(path) = &self.weights else {
+            bail!(
+                "this build has no bundled model yet: pass --weights FILE \
+                 (weights written by `ssdface train`)"
+            );
+        };
+        let (config, model) = weights::load_file(path, device)
+            .context("cannot load weights")?;
+        Ok((self.apply_input_size(config)?, model))
+    }
+
+    /// The config with the input-size override, if any, applied and checked.
+    pub fn apply_input_size(&self, config: SsdConfig) -> anyhow::Result<SsdConfig> {
+        match self.input_size {
+            Some((w, h)) => Ok(config.at_input_size(w, h)?),
+            None => Ok(config),
+        }
+    }
+}
+
+fn parse_size(text: &str) -> Result<(usize, usize), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected WIDTHxHEIGHT, like 320x240, got {text:?}"))?;
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("{s:?} is not a whole number of pixels"))
+    };
+    Ok((parse(w)?, parse(h)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_size("640x480"), Ok((640, 480)));
+        assert!(parse_size("640").is_err());
+        assert!(parse_size("ax480").is_err());
+    }
+}

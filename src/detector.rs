@@ -1,0 +1,194 @@
+//! The whole pipeline for users: pixels in, faces in source-image pixels out.
+//!
+//! The network runs on the chosen burn device; scores and offsets are read back once per image
+//! and decoded, suppressed and mapped to source pixels in plain Rust ([`crate::boxes`]), so the
+//! same code serves native and browser callers.
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use crate::boxes::{CenterSize, NmsConfig, Scored, decode, non_max_suppression, to_source_pixels};
+use crate::model::{ConfigError, Ssd, SsdConfig};
+use crate::preprocess::{ImageView, to_input_tensor};
+use crate::weights::{self, WeightsError};
+
+/// A detected face, in the source image's pixels.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Face {
+    /// Left edge.
+    pub x: f32,
+    /// Top edge.
+    pub y: f32,
+    /// Width.
+    pub width: f32,
+    /// Height.
+    pub height: f32,
+    /// Confidence, `0..=1`.
+    pub score: f32,
+}
+
+/// Why detection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    /// Reading the network output back from the device failed.
+    #[error("reading the network output from the device failed: {0}")]
+    Readback(String),
+}
+
+/// A ready-to-use face detector: network, priors and decoding thresholds.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    model: Ssd,
+    config: SsdConfig,
+    priors: Vec<CenterSize>,
+    nms: NmsConfig,
+    device: Device,
+}
+
+impl Detector {
+    /// A detector from a model and the config it was built from.
+    pub fn new(model: Ssd, config: SsdConfig, device: Device) -> Self {
+        let priors = config.priors();
+        Self {
+            model,
+            config,
+            priors,
+            nms: NmsConfig::default(),
+            device,
+        }
+    }
+
+    /// A detector from weights bytes (see [`crate::weights`]).
+    pub fn from_weights(bytes: &[u8], device: Device) -> Result<Self, WeightsError> {
+        let (config, model) = weights::from_bytes(bytes, &device)?;
+        Ok(Self::new(model, config, device))
+    }
+
+    /// The same detector at another network input size.
+    pub fn with_input_size(self, width: usize, height: usize) -> Result<Self, ConfigError> {
+        let config = self.config.at_input_size(width, height)?;
+        Ok(Self::new(self.model, config, self.device).with_nms(self.nms))
+    }
+
+    /// The same detector with other decoding thresholds.
+    pub fn with_nms(mut self, nms: NmsConfig) -> Self {
+        self.nms = nms;
+        self
+    }
+
+    /// The network config.
+    pub fn config(&self) -> &SsdConfig {
+        &self.config
+    }
+
+    /// The decoding thresholds.
+    pub fn nms(&self) -> &NmsConfig {
+        &self.nms
+    }
+
+    /// The network.
+    pub fn model(&self) -> &Ssd {
+        &self.model
+    }
+
+    /// The device the network runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Detect faces, blocking on the read-back. Native only: WebGPU forbids blocking reads.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn detect(&self, image: &ImageView) -> Result<Vec<Face>, DetectError> {
+        let data = self
+            .prediction_rows(image)
+            .try_into_data()
+            .map_err(|e| DetectError::Readback(format!("{e:?}")))?;
+        Ok(self.decode_rows(&data, image.width, image.height))
+    }
+
+    /// Detect faces, reading the result back asynchronously (works on every device).
+    pub async fn detect_async(&self, image: &ImageView<'_>) -> Result<Vec<Face>, DetectError> {
+        let data = self
+            .prediction_rows(image)
+            .into_data_async()
+            .await
+            .map_err(|e| DetectError::Readback(format!("{e:?}")))?;
+        Ok(self.decode_rows(&data, image.width, image.height))
+    }
+
+    /// Per prior: face probability and the four offsets, `[priors, 5]`, still on the device.
+    fn prediction_rows(&self, image: &ImageView) -> Tensor<2> {
+        let input = to_input_tensor(image, &self.config, &self.device);
+        let output = self.model.forward(input);
+        let [_, priors, _] = output.offsets.dims();
+        let face = softmax(output.logits, 2).narrow(2, 1, 1);
+        Tensor::cat(vec![face, output.offsets], 2).reshape([priors, 5])
+    }
+
+    fn decode_rows(&self, data: &TensorData, width: u32, height: u32) -> Vec<Face> {
+        let rows = data
+            .as_slice::<f32>()
+            .expect("the network outputs f32 values");
+        self.decode(rows, width, height)
+    }
+
+    /// Decode rows of `[face probability, 4 offsets]`, one per prior, into faces in a
+    /// `width` x `height` source image: threshold, decode, suppress, map to pixels.
+    pub fn decode(&self, rows: &[f32], width: u32, height: u32) -> Vec<Face> {
+        let candidates: Vec<Scored> = rows
+            .chunks_exact(5)
+            .zip(&self.priors)
+            .filter(|(row, _)| row[0] >= self.nms.score_threshold)
+            .map(|(row, prior)| Scored {
+                bbox: decode([row[1], row[2], row[3], row[4]], prior, self.config.variances)
+                    .to_corners(),
+                score: row[0],
+            })
+            .collect();
+        non_max_suppression(&candidates, &self.nms)
+            .into_iter()
+            .map(|kept| {
+                let b = to_source_pixels(&kept.bbox, width, height);
+                Face {
+                    x: b.x1,
+                    y: b.y1,
+                    width: b.width(),
+                    height: b.height(),
+                    score: kept.score,
+                }
+            })
+            .filter(|face| face.width > 0.0 && face.height > 0.0)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boxes::{Corners, Variances, encode};
+
+    #[test]
+    fn decode_finds_an_encoded_box_in_source_pixels() {
+        let device = Device::flex();
+        let config = SsdConfig::new();
+        let model = config.init(&device).unwrap();
+        let detector = Detector::new(model, config.clone(), device);
+        let priors = config.priors();
+        // A face at normalised (0.25..0.5, 0.5..0.75), claimed by prior 100 with score 0.9, and a
+        // near-duplicate from prior 101 with score 0.8 that suppression must remove.
+        let truth = Corners::new(0.25, 0.5, 0.5, 0.75).to_center_size();
+        let mut rows = vec![0.0f32; priors.len() * 5];
+        for (prior, score) in [(100, 0.9), (101, 0.8)] {
+            rows[prior * 5] = score;
+            let offsets = encode(&truth, &priors[prior], Variances::default());
+            rows[prior * 5 + 1..prior * 5 + 5].copy_from_slice(&offsets);
+        }
+        let faces = detector.decode(&rows, 640, 360);
+        assert_eq!(faces.len(), 1);
+        let face = faces[0];
+        assert_eq!(face.score, 0.9);
+        for (got, want) in [(face.x, 160.0), (face.y, 180.0), (face.width, 160.0), (face.height, 90.0)] {
+            assert!((got - want).abs() < 1e-3, "{face:?}");
+        }
+    }
+}
