@@ -140,8 +140,12 @@ impl Detector {
             .zip(&self.priors)
             .filter(|(row, _)| row[0] >= self.nms.score_threshold)
             .map(|(row, prior)| Scored {
-                bbox: decode([row[1], row[2], row[3], row[4]], prior, self.config.variances)
-                    .to_corners(),
+                bbox: decode(
+                    [row[1], row[2], row[3], row[4]],
+                    prior,
+                    self.config.variances,
+                )
+                .to_corners(),
                 score: row[0],
             })
             .collect();
@@ -187,7 +191,12 @@ mod tests {
         assert_eq!(faces.len(), 1);
         let face = faces[0];
         assert_eq!(face.score, 0.9);
-        for (got, want) in [(face.x, 160.0), (face.y, 180.0), (face.width, 160.0), (face.height, 90.0)] {
+        for (got, want) in [
+            (face.x, 160.0),
+            (face.y, 180.0),
+            (face.width, 160.0),
+            (face.height, 90.0),
+        ] {
             assert!((got - want).abs() < 1e-3, "{face:?}");
         }
     }

@@ -213,7 +213,7 @@ mod tests {
         let config = SsdConfig::new();
         let tensor = to_input_tensor(&image, &config, &Device::flex());
         assert_eq!(tensor.dims(), [1, 3, 240, 320]);
-        let values = tensor.into_data().to_vec::<f32>().unwrap();
+        let values = tensor.into_data().try_into_vec::<f32>().unwrap();
         assert!(values.iter().all(|&v| v == 0.0));
     }
 }

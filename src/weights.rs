@@ -37,7 +37,9 @@ pub enum WeightsError {
     #[error("not an ssdface weights file (it does not start with the SSDFACE header)")]
     NotWeights,
     /// A file written by a newer ssdface.
-    #[error("weights file format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
+    #[error(
+        "weights file format version {found} is not supported (this build reads version {FORMAT_VERSION})"
+    )]
     Version {
         /// Version in the file.
         found: u32,
@@ -169,8 +171,8 @@ fn split(bytes: &[u8]) -> Result<(SsdConfig, &[u8]), WeightsError> {
     let config_bytes = bytes
         .get(HEADER_LEN..HEADER_LEN + config_len)
         .ok_or(WeightsError::Truncated("network config"))?;
-    let config = SsdConfig::load_binary(config_bytes)
-        .map_err(|e| WeightsError::Config(e.to_string()))?;
+    let config =
+        SsdConfig::load_binary(config_bytes).map_err(|e| WeightsError::Config(e.to_string()))?;
     config.validate()?;
     Ok((config, &bytes[HEADER_LEN + config_len..]))
 }
@@ -245,9 +247,12 @@ mod tests {
     use super::*;
 
     fn max_abs_diff(a: Tensor<3>, b: Tensor<3>) -> f32 {
-        let a = a.into_data().to_vec::<f32>().unwrap();
-        let b = b.into_data().to_vec::<f32>().unwrap();
-        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+        let a = a.into_data().try_into_vec::<f32>().unwrap();
+        let b = b.into_data().try_into_vec::<f32>().unwrap();
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
     }
 
     fn setup() -> (Device, SsdConfig, Ssd, Tensor<4>) {
@@ -280,21 +285,32 @@ mod tests {
         let before = model.forward(input.clone());
         let full = to_bytes(&model, &config, Precision::Full).unwrap();
         let half = to_bytes(&model, &config, Precision::Half).unwrap();
-        assert!(half.len() * 10 < full.len() * 6, "{} vs {} bytes", half.len(), full.len());
+        assert!(
+            half.len() * 10 < full.len() * 6,
+            "{} vs {} bytes",
+            half.len(),
+            full.len()
+        );
         let (_, loaded) = from_bytes(&half, &device).unwrap();
         let after = loaded.forward(input);
         // f16 keeps 11 significant bits: outputs of order 1 move by a few 1e-3.
         let tolerance = 0.02;
         let logits = max_abs_diff(before.logits, after.logits);
         let offsets = max_abs_diff(before.offsets, after.offsets);
-        assert!(logits > 0.0 && logits < tolerance, "logits differ by {logits}");
+        assert!(
+            logits > 0.0 && logits < tolerance,
+            "logits differ by {logits}"
+        );
         assert!(offsets < tolerance, "offsets differ by {offsets}");
     }
 
     #[test]
     fn wrong_bytes_are_errors_not_panics() {
         let (device, config, model, _) = setup();
-        assert!(matches!(from_bytes(b"", &device), Err(WeightsError::NotWeights)));
+        assert!(matches!(
+            from_bytes(b"", &device),
+            Err(WeightsError::NotWeights)
+        ));
         assert!(matches!(
             from_bytes(b"{\"input_width\": 320}", &device),
             Err(WeightsError::NotWeights)
@@ -321,19 +337,24 @@ mod tests {
         let wider = config.clone().with_width_multiplier(1.0);
         let record = to_bytes(&model, &config, Precision::Full).unwrap();
         let record = &record[HEADER_LEN + serde_json_string(&config).len()..];
-        let wider_header = to_bytes(&wider.init(&device).unwrap(), &wider, Precision::Full)
-            .unwrap();
+        let wider_header =
+            to_bytes(&wider.init(&device).unwrap(), &wider, Precision::Full).unwrap();
         let header_len = HEADER_LEN + serde_json_string(&wider).len();
         let forged = [&wider_header[..header_len], record].concat();
         let error = from_bytes(&forged, &device).unwrap_err().to_string();
         assert!(error.contains("do not fit"), "{error}");
-        assert!(error.contains("shape"), "error should name the shape mismatch: {error}");
+        assert!(
+            error.contains("shape"),
+            "error should name the shape mismatch: {error}"
+        );
 
         // Well-formed weights of another architecture, asked for as this one.
         let error = from_bytes_for(&wider_header, &config, &device)
-            .err()
-            .expect("mismatch")
+            .expect_err("mismatch")
             .to_string();
-        assert!(error.contains("width_multiplier: expected 0.5, file has 1"), "{error}");
+        assert!(
+            error.contains("width_multiplier: expected 0.5, file has 1"),
+            "{error}"
+        );
     }
 }

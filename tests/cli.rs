@@ -46,13 +46,25 @@ fn image_size(path: &Path) -> (u32, u32) {
 
 /// Every face of a result lies inside its image.
 fn assert_faces_inside(entry: &Value) {
-    let (w, h) = (entry["width"].as_f64().unwrap(), entry["height"].as_f64().unwrap());
+    let (w, h) = (
+        entry["width"].as_f64().unwrap(),
+        entry["height"].as_f64().unwrap(),
+    );
     for face in entry["faces"].as_array().unwrap() {
         let get = |k: &str| face[k].as_f64().unwrap();
-        let (x, y, fw, fh, score) = (get("x"), get("y"), get("width"), get("height"), get("score"));
+        let (x, y, fw, fh, score) = (
+            get("x"),
+            get("y"),
+            get("width"),
+            get("height"),
+            get("score"),
+        );
         assert!(x >= 0.0 && y >= 0.0, "{face}");
         assert!(fw > 0.0 && fh > 0.0, "{face}");
-        assert!(x + fw <= w + 1e-3 && y + fh <= h + 1e-3, "{face} outside {w}x{h}");
+        assert!(
+            x + fw <= w + 1e-3 && y + fh <= h + 1e-3,
+            "{face} outside {w}x{h}"
+        );
         assert!((0.0..=1.0).contains(&score), "{face}");
     }
 }
@@ -73,14 +85,21 @@ fn detect_prints_json_and_draws_the_photo() {
         "--draw",
         drawn.to_str().unwrap(),
     ]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json = stdout_json(&output);
     let entries = json.as_array().unwrap();
     assert_eq!(entries.len(), 1);
     let entry = &entries[0];
     assert_eq!(entry["image"], photo.to_str().unwrap());
     let (w, h) = image_size(&photo);
-    assert_eq!((entry["width"].as_u64(), entry["height"].as_u64()), (Some(w as u64), Some(h as u64)));
+    assert_eq!(
+        (entry["width"].as_u64(), entry["height"].as_u64()),
+        (Some(w as u64), Some(h as u64))
+    );
     // An untrained network scores every prior near 0.5, so a low threshold yields boxes.
     assert!(!entry["faces"].as_array().unwrap().is_empty());
     assert_faces_inside(entry);
@@ -119,7 +138,10 @@ fn a_corrupt_image_is_reported_and_the_others_still_processed() {
         .iter()
         .map(|e| e["image"].as_str().unwrap())
         .collect();
-    assert_eq!(images, vec![good.to_str().unwrap(), other.to_str().unwrap()]);
+    assert_eq!(
+        images,
+        vec![good.to_str().unwrap(), other.to_str().unwrap()]
+    );
 }
 
 #[test]
@@ -140,7 +162,11 @@ fn a_folder_is_searched_for_images() {
         "--draw",
         drawn.to_str().unwrap(),
     ]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json = stdout_json(&output);
     assert_eq!(json.as_array().unwrap().len(), 2);
     assert!(drawn.join("a.png").is_file() && drawn.join("b.png").is_file());
@@ -159,7 +185,11 @@ fn input_size_override_is_checked() {
         "--input-size",
         "640x480",
     ]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert_faces_inside(&stdout_json(&ok)[0]);
     let bad = ssdface(&[
         "detect",
@@ -176,7 +206,12 @@ fn input_size_override_is_checked() {
 #[test]
 fn a_file_that_is_not_weights_is_a_clear_error() {
     let photo = common::val_image(PHOTO);
-    let output = ssdface(&["detect", photo.to_str().unwrap(), "--weights", photo.to_str().unwrap()]);
+    let output = ssdface(&[
+        "detect",
+        photo.to_str().unwrap(),
+        "--weights",
+        photo.to_str().unwrap(),
+    ]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("not an ssdface weights file"), "{stderr}");
@@ -189,7 +224,10 @@ fn info_describes_the_default_model() {
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     let params = SsdConfig::new().init(&Device::flex()).unwrap().num_params();
-    assert!(stdout.contains(&format!("parameters: {params}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("parameters: {params}")),
+        "{stdout}"
+    );
     assert!(stdout.contains("priors: 4420"), "{stdout}");
     assert!(stdout.contains("MFLOPs"), "{stdout}");
 }

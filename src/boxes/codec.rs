@@ -54,8 +54,18 @@ mod tests {
 
     #[test]
     fn encode_matches_hand_computed_targets() {
-        let prior = CenterSize { cx: 0.5, cy: 0.5, w: 0.2, h: 0.1 };
-        let truth = CenterSize { cx: 0.52, cy: 0.49, w: 0.4, h: 0.1 };
+        let prior = CenterSize {
+            cx: 0.5,
+            cy: 0.5,
+            w: 0.2,
+            h: 0.1,
+        };
+        let truth = CenterSize {
+            cx: 0.52,
+            cy: 0.49,
+            w: 0.4,
+            h: 0.1,
+        };
         let t = encode(&truth, &prior, Variances::default());
         // (0.02 / (0.1 * 0.2)) = 1.0; (-0.01 / (0.1 * 0.1)) = -1.0; ln(2) / 0.2; ln(1) / 0.2 = 0.
         assert!((t[0] - 1.0).abs() < 1e-5);
@@ -68,12 +78,32 @@ mod tests {
     fn encode_then_decode_round_trips() {
         let variances = Variances::default();
         let priors = [
-            CenterSize { cx: 0.1, cy: 0.2, w: 0.05, h: 0.07 },
-            CenterSize { cx: 0.7, cy: 0.4, w: 0.4, h: 0.5 },
+            CenterSize {
+                cx: 0.1,
+                cy: 0.2,
+                w: 0.05,
+                h: 0.07,
+            },
+            CenterSize {
+                cx: 0.7,
+                cy: 0.4,
+                w: 0.4,
+                h: 0.5,
+            },
         ];
         let truths = [
-            CenterSize { cx: 0.12, cy: 0.25, w: 0.03, h: 0.09 },
-            CenterSize { cx: 0.5, cy: 0.5, w: 0.9, h: 0.2 },
+            CenterSize {
+                cx: 0.12,
+                cy: 0.25,
+                w: 0.03,
+                h: 0.09,
+            },
+            CenterSize {
+                cx: 0.5,
+                cy: 0.5,
+                w: 0.9,
+                h: 0.2,
+            },
         ];
         for prior in &priors {
             for truth in &truths {
@@ -85,7 +115,15 @@ mod tests {
 
     #[test]
     fn zero_offsets_decode_to_the_prior() {
-        let prior = CenterSize { cx: 0.3, cy: 0.6, w: 0.1, h: 0.2 };
-        assert!(close(&decode([0.0; 4], &prior, Variances::default()), &prior));
+        let prior = CenterSize {
+            cx: 0.3,
+            cy: 0.6,
+            w: 0.1,
+            h: 0.2,
+        };
+        assert!(close(
+            &decode([0.0; 4], &prior, Variances::default()),
+            &prior
+        ));
     }
 }

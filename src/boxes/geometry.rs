@@ -85,7 +85,12 @@ impl CenterSize {
 
 /// Intersection over union of two boxes; 0 when either is empty.
 pub fn iou(a: &Corners, b: &Corners) -> f32 {
-    let inter = Corners::new(a.x1.max(b.x1), a.y1.max(b.y1), a.x2.min(b.x2), a.y2.min(b.y2));
+    let inter = Corners::new(
+        a.x1.max(b.x1),
+        a.y1.max(b.y1),
+        a.x2.min(b.x2),
+        a.y2.min(b.y2),
+    );
     let inter_area = inter.area();
     let union = a.area() + b.area() - inter_area;
     if union <= 0.0 {
@@ -146,7 +151,15 @@ mod tests {
     fn forms_convert_both_ways() {
         let corners = Corners::from_xywh(10.0, 20.0, 30.0, 40.0);
         let cs = corners.to_center_size();
-        assert_eq!(cs, CenterSize { cx: 25.0, cy: 40.0, w: 30.0, h: 40.0 });
+        assert_eq!(
+            cs,
+            CenterSize {
+                cx: 25.0,
+                cy: 40.0,
+                w: 30.0,
+                h: 40.0
+            }
+        );
         assert_eq!(cs.to_corners(), corners);
     }
 }

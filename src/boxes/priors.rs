@@ -74,7 +74,12 @@ mod tests {
         // First cell, first size.
         assert_eq!(
             priors[0],
-            CenterSize { cx: 0.125, cy: 0.25, w: 10.0 / 80.0, h: 10.0 / 40.0 }
+            CenterSize {
+                cx: 0.125,
+                cy: 0.25,
+                w: 10.0 / 80.0,
+                h: 10.0 / 40.0
+            }
         );
         // Second prior of the first cell is the second size at the same centre.
         assert_eq!(priors[1].cx, 0.125);
@@ -84,7 +89,12 @@ mod tests {
         // Last prior: second level, cell (1, 0).
         assert_eq!(
             priors[17],
-            CenterSize { cx: 0.75, cy: 0.5, w: 0.5, h: 1.0 }
+            CenterSize {
+                cx: 0.75,
+                cy: 0.5,
+                w: 0.5,
+                h: 1.0
+            }
         );
     }
 

@@ -58,7 +58,10 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let detector = Detector::new(model, config, device).with_nms(nms);
 
     let images = inputs::expand(&args.inputs)?;
-    let draw_target = args.draw.as_deref().map(|p| DrawTarget::new(p, images.len()));
+    let draw_target = args
+        .draw
+        .as_deref()
+        .map(|p| DrawTarget::new(p, images.len()));
     let progress = progress_bar(images.len());
     let mut results = Vec::new();
     let mut failures = 0;
@@ -147,8 +150,10 @@ fn progress_bar(len: usize) -> ProgressBar {
     }
     let bar = ProgressBar::new(len as u64);
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} images, {per_sec}, eta {eta} {wide_msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} images, {per_sec}, eta {eta} {wide_msg}",
+        )
+        .expect("valid template"),
     );
     bar
 }

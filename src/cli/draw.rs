@@ -36,9 +36,17 @@ fn fill(image: &mut RgbImage, (x1, y1, x2, y2): (u32, u32, u32, u32), colour: Rg
 
 fn outline(image: &mut RgbImage, (x1, y1, x2, y2): (u32, u32, u32, u32), t: u32) {
     fill(image, (x1, y1, x2 + 1, y1 + t), BOX_COLOUR);
-    fill(image, (x1, (y2 + 1).saturating_sub(t), x2 + 1, y2 + 1), BOX_COLOUR);
+    fill(
+        image,
+        (x1, (y2 + 1).saturating_sub(t), x2 + 1, y2 + 1),
+        BOX_COLOUR,
+    );
     fill(image, (x1, y1, x1 + t, y2 + 1), BOX_COLOUR);
-    fill(image, ((x2 + 1).saturating_sub(t), y1, x2 + 1, y2 + 1), BOX_COLOUR);
+    fill(
+        image,
+        ((x2 + 1).saturating_sub(t), y1, x2 + 1, y2 + 1),
+        BOX_COLOUR,
+    );
 }
 
 /// Text above the box's top-left corner, or inside it when the box touches the top edge.

@@ -26,7 +26,6 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
     };
     let (w, h) = (config.input_width, config.input_height);
     let macs = model.macs(w, h);
-    println!("config: {}", burn::config::config_to_json(&config));
     println!("input size: {w}x{h}");
     println!("parameters: {}", model.num_params());
     println!(
@@ -36,5 +35,6 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
     );
     println!("feature maps: {:?}", config.feature_sizes());
     println!("priors: {}", config.priors().len());
+    println!("config: {}", burn::config::config_to_json(&config));
     Ok(ExitCode::SUCCESS)
 }

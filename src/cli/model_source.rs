@@ -27,8 +27,7 @@ impl ModelArgs {
                  (weights written by `ssdface train`)"
             );
         };
-        let (config, model) = weights::load_file(path, device)
-            .context("cannot load weights")?;
+        let (config, model) = weights::load_file(path, device).context("cannot load weights")?;
         Ok((self.apply_input_size(config)?, model))
     }
 

@@ -174,7 +174,8 @@ impl SsdConfig {
     /// Every stride-2 layer pads by half its kernel, so a side of `n` cells becomes
     /// `ceil(n / 2)`.
     pub fn feature_sizes(&self) -> Vec<(usize, usize)> {
-        let halve = |(w, h): (usize, usize), stride: usize| (w.div_ceil(stride), h.div_ceil(stride));
+        let halve =
+            |(w, h): (usize, usize), stride: usize| (w.div_ceil(stride), h.div_ceil(stride));
         let mut size = halve((self.input_width, self.input_height), 2);
         let mut levels = Vec::new();
         for stage in &self.stages {
@@ -260,7 +261,11 @@ mod tests {
         let config = SsdConfig::new().with_min_sizes(vec![vec![16.0]; 3]);
         assert!(matches!(
             config.validate(),
-            Err(ConfigError::Levels { levels: 4, min_sizes: 3, .. })
+            Err(ConfigError::Levels {
+                levels: 4,
+                min_sizes: 3,
+                ..
+            })
         ));
     }
 

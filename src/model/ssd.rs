@@ -121,6 +121,9 @@ mod tests {
         let model = SsdConfig::new().init(&Device::flex()).unwrap();
         let params = model.num_params();
         assert!(params <= 1_000_000, "{params} parameters");
-        assert!(params > 100_000, "{params} parameters: too small to be the SSD");
+        assert!(
+            params > 100_000,
+            "{params} parameters: too small to be the SSD"
+        );
     }
 }
