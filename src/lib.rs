@@ -7,9 +7,13 @@
 //! - [`detector`]: the whole pipeline, image in, faces out.
 
 pub mod boxes;
+pub mod data;
 pub mod detector;
+pub mod eval;
 pub mod model;
 pub mod preprocess;
+#[cfg(feature = "train")]
+pub mod train;
 pub mod weights;
 
 /// Write a file so that readers see the old contents or the new, never a part: write a

@@ -8,11 +8,13 @@
 mod codec;
 mod geometry;
 mod mapping;
+mod matching;
 mod nms;
 mod priors;
 
 pub use codec::{Variances, decode, encode};
 pub use geometry::{CenterSize, Corners, iou};
 pub use mapping::to_source_pixels;
+pub use matching::{PriorTargets, match_priors};
 pub use nms::{NmsConfig, Scored, non_max_suppression};
 pub use priors::{PriorLevel, generate_priors};

@@ -1,0 +1,122 @@
+use super::{CenterSize, Corners, Variances, encode, iou};
+
+/// What each prior should predict: face or background, and for faces the encoded box.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PriorTargets {
+    /// Per prior: the index of the face it is matched to, or `None` for background.
+    pub matched: Vec<Option<usize>>,
+    /// Per prior: the encoded offsets of its face (zeros for background).
+    pub offsets: Vec<[f32; 4]>,
+}
+
+impl PriorTargets {
+    /// Number of priors matched to a face.
+    pub fn positives(&self) -> usize {
+        self.matched.iter().filter(|m| m.is_some()).count()
+    }
+}
+
+/// Match priors to ground-truth faces (all normalised to the input), SSD style:
+///
+/// 1. every prior whose best IoU with a face reaches `iou_threshold` is matched to that face;
+/// 2. every face is also matched to its best prior, even below the threshold, so that no face
+///    goes without a positive (small faces often overlap no prior by much). Faces take their
+///    forced prior in order; a face whose best prior was already forced for an earlier face
+///    takes its best remaining one.
+pub fn match_priors(
+    priors: &[CenterSize],
+    faces: &[Corners],
+    iou_threshold: f32,
+    variances: Variances,
+) -> PriorTargets {
+    let overlaps: Vec<Vec<f32>> = priors
+        .iter()
+        .map(|p| {
+            let corners = p.to_corners();
+            faces.iter().map(|f| iou(&corners, f)).collect()
+        })
+        .collect();
+    let mut matched: Vec<Option<usize>> = overlaps
+        .iter()
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .filter(|(_, overlap)| **overlap >= iou_threshold)
+                .map(|(f, _)| f)
+        })
+        .collect();
+    let mut forced = vec![false; priors.len()];
+    for f in 0..faces.len() {
+        let best = (0..priors.len())
+            .filter(|&p| !forced[p] && overlaps[p][f] > 0.0)
+            .max_by(|&a, &b| overlaps[a][f].total_cmp(&overlaps[b][f]));
+        if let Some(p) = best {
+            forced[p] = true;
+            matched[p] = Some(f);
+        }
+    }
+
+    let offsets = matched
+        .iter()
+        .zip(priors)
+        .map(|(m, prior)| match m {
+            Some(f) => encode(&faces[*f].to_center_size(), prior, variances),
+            None => [0.0; 4],
+        })
+        .collect();
+    PriorTargets { matched, offsets }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prior(x1: f32, y1: f32, x2: f32, y2: f32) -> CenterSize {
+        Corners::new(x1, y1, x2, y2).to_center_size()
+    }
+
+    #[test]
+    fn matches_above_threshold_and_each_face_best_prior() {
+        let priors = [
+            prior(0.0, 0.0, 0.2, 0.2),   // IoU 1.0 with face 0
+            prior(0.05, 0.0, 0.25, 0.2), // IoU 0.6 with face 0
+            prior(0.5, 0.5, 0.9, 0.9),   // IoU 0.25 with face 1: its best, below threshold
+            prior(0.0, 0.8, 0.1, 0.9),   // overlaps nothing
+        ];
+        let faces = [
+            Corners::new(0.0, 0.0, 0.2, 0.2),
+            Corners::new(0.6, 0.6, 0.8, 0.8),
+        ];
+        let targets = match_priors(&priors, &faces, 0.5, Variances::default());
+        assert_eq!(targets.matched, vec![Some(0), Some(0), Some(1), None]);
+        assert_eq!(targets.positives(), 3);
+        assert_eq!(targets.offsets[0], [0.0; 4]);
+        assert_eq!(targets.offsets[3], [0.0; 4]);
+        // Face 1 is centred on prior 2 and half its size: offsets (0, 0, ln 0.5 / 0.2, same).
+        let half = 0.5f32.ln() / 0.2;
+        let o = targets.offsets[2];
+        assert!(o[0].abs() < 1e-5 && o[1].abs() < 1e-5);
+        assert!((o[2] - half).abs() < 1e-4 && (o[3] - half).abs() < 1e-4);
+    }
+
+    #[test]
+    fn a_face_whose_best_prior_is_taken_gets_its_next_best() {
+        let priors = [prior(0.0, 0.0, 0.4, 0.4), prior(0.3, 0.0, 0.7, 0.4)];
+        let faces = [
+            Corners::new(0.0, 0.0, 0.3, 0.4),
+            Corners::new(0.1, 0.0, 0.45, 0.4),
+        ];
+        // IoUs: prior 0 with faces 0.75 / 0.667; prior 1 with faces 0 / 0.25.
+        let targets = match_priors(&priors, &faces, 0.5, Variances::default());
+        // Prior 0 is face 0's best (forced first); face 1 then takes prior 1 below threshold.
+        assert_eq!(targets.matched, vec![Some(0), Some(1)]);
+    }
+
+    #[test]
+    fn no_faces_means_all_background() {
+        let priors = [prior(0.0, 0.0, 0.5, 0.5)];
+        let targets = match_priors(&priors, &[], 0.35, Variances::default());
+        assert_eq!(targets.matched, vec![None]);
+    }
+}

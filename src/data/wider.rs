@@ -1,0 +1,267 @@
+//! Reader for WIDER FACE's `bbx_gt` text format:
+//!
+//! ```text
+//! <image path, relative to the images folder>
+//! <number of faces N>
+//! x y w h blur expression illumination invalid occlusion pose     (N lines)
+//! ```
+//!
+//! An image with no face has a count of 0 followed by one line of ten zeros.
+
+use std::path::{Path, PathBuf};
+
+use crate::boxes::Corners;
+
+/// One annotated face: its box in image pixels and WIDER's attribute flags.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FaceLabel {
+    /// The box (`x y w h` of the file).
+    pub bbox: Corners,
+    /// WIDER's `invalid` flag: the face is ignored in training and in evaluation.
+    pub invalid: bool,
+    /// The remaining attributes: blur, expression, illumination, occlusion, pose.
+    pub attributes: [u8; 5],
+}
+
+/// An image and its faces.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabeledImage {
+    /// The image file (the labels' path joined to the images folder).
+    pub path: PathBuf,
+    /// The path exactly as written in the labels file.
+    pub name: String,
+    /// Every face listed for the image, as listed.
+    pub faces: Vec<FaceLabel>,
+}
+
+/// A labels file that does not follow the format, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum LabelError {
+    /// A line that cannot be read.
+    #[error("{file}:{line}: {message}")]
+    Malformed {
+        /// The labels file.
+        file: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file cannot be read at all.
+    #[error("cannot read {file}: {source}")]
+    Io {
+        /// The labels file.
+        file: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+/// Read a `labels.txt`; image paths resolve against `images/` beside it.
+pub fn read_labels(labels_file: &Path) -> Result<Vec<LabeledImage>, LabelError> {
+    let text = std::fs::read_to_string(labels_file).map_err(|source| LabelError::Io {
+        file: labels_file.display().to_string(),
+        source,
+    })?;
+    let images_dir = labels_file
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("images");
+    parse_labels(&text, &images_dir, &labels_file.display().to_string())
+}
+
+/// Parse labels text; `file` names the source in error messages.
+pub fn parse_labels(
+    text: &str,
+    images_dir: &Path,
+    file: &str,
+) -> Result<Vec<LabeledImage>, LabelError> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty())
+        .peekable();
+    let error = |line: usize, message: String| LabelError::Malformed {
+        file: file.to_string(),
+        line,
+        message,
+    };
+    let mut images = Vec::new();
+    while let Some((path_line, name)) = lines.next() {
+        if looks_numeric(name) {
+            return Err(error(
+                path_line,
+                format!("expected an image path, found {name:?}"),
+            ));
+        }
+        let (count_line, count_text) = lines
+            .next()
+            .ok_or_else(|| error(path_line, format!("{name}: missing the face count")))?;
+        let count: usize = count_text.parse().map_err(|_| {
+            error(
+                count_line,
+                format!("{name}: face count {count_text:?} is not a whole number"),
+            )
+        })?;
+        let mut faces = Vec::with_capacity(count);
+        for _ in 0..count {
+            let (line, text) = lines.next().ok_or_else(|| {
+                error(
+                    count_line,
+                    format!("{name}: {count} faces announced, {} listed", faces.len()),
+                )
+            })?;
+            faces.push(parse_face(text).map_err(|m| error(line, format!("{name}: {m}")))?);
+        }
+        if count == 0 {
+            // WIDER writes a line of zeros after a zero count; tolerate its absence.
+            if let Some(&(_, next)) = lines.peek()
+                && parse_face(next).is_ok_and(|f| f.bbox.area() == 0.0)
+            {
+                lines.next();
+            }
+        }
+        images.push(LabeledImage {
+            path: images_dir.join(name),
+            name: name.to_string(),
+            faces,
+        });
+    }
+    Ok(images)
+}
+
+fn looks_numeric(text: &str) -> bool {
+    text.split_whitespace()
+        .all(|word| word.parse::<f64>().is_ok())
+}
+
+fn parse_face(text: &str) -> Result<FaceLabel, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.len() != 10 && words.len() != 4 {
+        return Err(format!(
+            "a face line needs 10 numbers (x y w h blur expression illumination invalid \
+             occlusion pose), found {}: {text:?}",
+            words.len()
+        ));
+    }
+    let number = |i: usize| {
+        words[i]
+            .parse::<f32>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("{:?} is not a number in {text:?}", words[i]))
+    };
+    let (x, y, w, h) = (number(0)?, number(1)?, number(2)?, number(3)?);
+    if w < 0.0 || h < 0.0 {
+        return Err(format!("negative box size in {text:?}"));
+    }
+    let mut flags = [0u8; 6];
+    for (slot, i) in flags.iter_mut().zip(4..words.len()) {
+        *slot = words[i].parse::<u8>().map_err(|_| {
+            format!(
+                "attribute {:?} is not a small whole number in {text:?}",
+                words[i]
+            )
+        })?;
+    }
+    let [blur, expression, illumination, invalid, occlusion, pose] = flags;
+    Ok(FaceLabel {
+        bbox: Corners::from_xywh(x, y, w, h),
+        invalid: invalid != 0,
+        attributes: [blur, expression, illumination, occlusion, pose],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = "\
+a/one.jpg
+2
+10 20 30 40 0 0 0 0 0 0
+50 60 5 6 1 0 0 1 0 0
+b/none.jpg
+0
+0 0 0 0 0 0 0 0 0 0
+c/last.jpg
+1
+1 2 3 4 0 0 0 0 0 0
+";
+
+    #[test]
+    fn reads_a_valid_file() {
+        let images = parse_labels(VALID, Path::new("/data/images"), "labels.txt").unwrap();
+        assert_eq!(images.len(), 3);
+        assert_eq!(images[0].path, Path::new("/data/images/a/one.jpg"));
+        assert_eq!(images[0].name, "a/one.jpg");
+        assert_eq!(images[0].faces.len(), 2);
+        assert_eq!(
+            images[0].faces[0].bbox,
+            Corners::new(10.0, 20.0, 40.0, 60.0)
+        );
+        assert!(!images[0].faces[0].invalid);
+        assert!(images[0].faces[1].invalid);
+        assert_eq!(images[0].faces[1].attributes, [1, 0, 0, 0, 0]);
+        assert!(images[1].faces.is_empty());
+        assert_eq!(images[2].faces[0].bbox, Corners::new(1.0, 2.0, 4.0, 6.0));
+    }
+
+    #[test]
+    fn a_zero_count_without_the_zero_line_is_accepted() {
+        let text = "x.jpg\n0\ny.jpg\n1\n1 1 2 2 0 0 0 0 0 0\n";
+        let images = parse_labels(text, Path::new("i"), "l").unwrap();
+        assert_eq!(images.len(), 2);
+        assert_eq!(images[1].faces.len(), 1);
+    }
+
+    fn error_of(text: &str) -> String {
+        parse_labels(text, Path::new("i"), "labels.txt")
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn malformed_lines_name_file_and_line() {
+        let e = error_of("a.jpg\n1\n10 20 30 0 0 0 0 0 0\n");
+        assert!(
+            e.starts_with("labels.txt:3: a.jpg: a face line needs 10 numbers"),
+            "{e}"
+        );
+
+        let e = error_of("a.jpg\ntwo\n");
+        assert!(
+            e.starts_with("labels.txt:2: a.jpg: face count \"two\""),
+            "{e}"
+        );
+
+        let e = error_of("a.jpg\n1\n10 20 x 40 0 0 0 0 0 0\n");
+        assert!(
+            e.starts_with("labels.txt:3:") && e.contains("\"x\" is not a number"),
+            "{e}"
+        );
+
+        let e = error_of("a.jpg\n3\n1 1 1 1 0 0 0 0 0 0\n");
+        assert!(e.contains("3 faces announced, 1 listed"), "{e}");
+
+        let e = error_of("a.jpg\n1\n1 1 -5 1 0 0 0 0 0 0\n");
+        assert!(e.contains("negative box size"), "{e}");
+
+        let e = error_of("a.jpg\n1\n1 1 1 1 0 0 0 0 0 0\n1 1 1 1 0 0 0 0 0 0\n");
+        assert!(e.starts_with("labels.txt:4: expected an image path"), "{e}");
+    }
+
+    #[test]
+    fn reads_the_shared_validation_labels() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/val/labels.txt");
+        let images = read_labels(&file).unwrap();
+        // The data README: 133 images, 560 faces.
+        assert_eq!(images.len(), 133);
+        assert_eq!(images.iter().map(|i| i.faces.len()).sum::<usize>(), 560);
+        assert!(
+            images.iter().all(|i| i.path.is_file()),
+            "every listed image exists"
+        );
+    }
+}

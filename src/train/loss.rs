@@ -1,0 +1,150 @@
+//! The MultiBox loss: smooth-L1 on the offsets of face priors, plus cross-entropy on face
+//! priors and the hardest background priors (3 per face prior), both divided by the number
+//! of face priors.
+
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+
+/// The loss and its two parts, each a one-element tensor.
+#[derive(Debug, Clone)]
+pub struct LossParts {
+    /// `location + confidence`: what is minimised.
+    pub total: Tensor<1>,
+    /// Smooth-L1 box regression on face priors.
+    pub location: Tensor<1>,
+    /// Cross-entropy on face priors and mined background priors.
+    pub confidence: Tensor<1>,
+}
+
+/// MultiBox loss of a batch.
+///
+/// - `logits`: `[batch, priors, 2]`, `offsets`: `[batch, priors, 4]` (network output);
+/// - `labels`: `[batch, priors]`, 1 for a prior matched to a face, else 0;
+/// - `target_offsets`: `[batch, priors, 4]`, the encoded boxes (ignored where `labels` is 0).
+///
+/// Hard-negative mining ranks each image's background priors by their background
+/// cross-entropy and keeps the `negatives_per_positive` x (face priors) worst ones; the
+/// ranking carries no gradient.
+pub fn multibox_loss(
+    logits: Tensor<3>,
+    offsets: Tensor<3>,
+    labels: Tensor<2, Int>,
+    target_offsets: Tensor<3>,
+    negatives_per_positive: usize,
+) -> LossParts {
+    let [batch, priors, _] = logits.dims();
+    let log_probs = log_softmax(logits, 2);
+    let positive = labels.clone().equal_elem(1);
+
+    let background_loss = log_probs
+        .clone()
+        .detach()
+        .narrow(2, 0, 1)
+        .reshape([batch, priors])
+        .neg()
+        // Cross-entropy is never negative: -1 ranks every face prior after every background one.
+        .mask_fill(positive.clone(), -1.0);
+    // Counts and ranks in f32 (exact far beyond any prior count) to stay clear of the
+    // backends' differing integer dtypes.
+    let rank = background_loss.argsort_descending(1).argsort(1).float();
+    let face = positive.clone().float();
+    let positives = face.clone().sum_dim(1);
+    let negatives = (positives.clone() * negatives_per_positive as f32)
+        .min_pair(positives.clone().neg() + priors as f32);
+    let negative = rank.lower(negatives.expand([batch, priors]));
+    let selected = positive.bool_or(negative).float();
+
+    let normaliser = positives.sum().clamp_min(1.0);
+    // Two classes: the cross-entropy is -log p(face) on faces and -log p(background) elsewhere.
+    let class_log_prob = |class: usize| {
+        log_probs
+            .clone()
+            .narrow(2, class, 1)
+            .reshape([batch, priors])
+    };
+    let cross_entropy =
+        (class_log_prob(1) * face.clone() + class_log_prob(0) * (face.clone().neg() + 1.0)).neg();
+    let confidence = (cross_entropy * selected).sum() / normaliser.clone();
+
+    let difference = (offsets - target_offsets).abs();
+    let smooth_l1 = difference
+        .clone()
+        .lower_elem(1.0)
+        .float()
+        .mul(difference.clone().powi_scalar(2) * 0.5 - difference.clone() + 0.5)
+        + difference
+        - 0.5;
+    let location = (smooth_l1.sum_dim(2).reshape([batch, priors]) * face).sum() / normaliser;
+
+    LossParts {
+        total: location.clone() + confidence.clone(),
+        location,
+        confidence,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(t: Tensor<1>) -> f32 {
+        t.into_scalar::<f32>()
+    }
+
+    /// Cross-entropy of class `label` for logits `(l0, l1)`.
+    fn ce(l0: f32, l1: f32, label: usize) -> f32 {
+        let log_sum = (l0.exp() + l1.exp()).ln();
+        log_sum - [l0, l1][label]
+    }
+
+    #[test]
+    fn hand_computed_loss_with_three_to_one_mining() {
+        let device = Device::flex();
+        // One image, six priors; prior 1 is a face. Background priors 0, 2..5 have face logits
+        // 0.5, 2.0, -1.0, 1.5, 0.0: the three hardest (highest background loss) are priors
+        // 2 (2.0), 4 (1.5) and 0 (0.5).
+        let face_logits = [0.5, 1.0, 2.0, -1.0, 1.5, 0.0];
+        let logits: Vec<f32> = face_logits.iter().flat_map(|&f| [0.0, f]).collect();
+        let logits = Tensor::<3>::from_data(TensorData::new(logits, [1, 6, 2]), &device);
+        let labels = Tensor::<2, Int>::from_data(
+            TensorData::new(vec![0i64, 1, 0, 0, 0, 0], [1, 6]),
+            &device,
+        );
+        let mut predicted = vec![0.0f32; 24];
+        predicted[4..8].copy_from_slice(&[0.5, -2.0, 0.1, 0.0]);
+        let mut targets = vec![9.0f32; 24]; // background targets are ignored
+        targets[4..8].copy_from_slice(&[0.0, 0.0, 0.0, 0.0]);
+        let offsets = Tensor::<3>::from_data(TensorData::new(predicted, [1, 6, 4]), &device);
+        let targets = Tensor::<3>::from_data(TensorData::new(targets, [1, 6, 4]), &device);
+
+        let loss = multibox_loss(logits, offsets, labels, targets, 3);
+
+        // smooth-L1: 0.5 * 0.25 + (2 - 0.5) + 0.5 * 0.01 + 0 = 1.63, over 1 positive.
+        let location = value(loss.location);
+        assert!((location - 1.63).abs() < 1e-5, "location {location}");
+        let expected = ce(0.0, 1.0, 1) + ce(0.0, 2.0, 0) + ce(0.0, 1.5, 0) + ce(0.0, 0.5, 0);
+        let confidence = value(loss.confidence);
+        assert!(
+            (confidence - expected).abs() < 1e-5,
+            "confidence {confidence} vs {expected}"
+        );
+        assert!((value(loss.total) - (1.63 + expected)).abs() < 1e-4);
+    }
+
+    #[test]
+    fn mining_is_per_image_and_capped_by_the_background_count() {
+        let device = Device::flex();
+        // Image 0: 1 face prior of 3 -> 2 negatives available (3 wanted). Image 1: no face ->
+        // no negatives. Normaliser: 1 face prior in the batch.
+        let logits = Tensor::<3>::zeros([2, 3, 2], &device);
+        let labels = Tensor::<2, Int>::from_data(
+            TensorData::new(vec![1i64, 0, 0, 0, 0, 0], [2, 3]),
+            &device,
+        );
+        let zeros = Tensor::<3>::zeros([2, 3, 4], &device);
+        let loss = multibox_loss(logits, zeros.clone(), labels, zeros, 3);
+        let confidence = value(loss.confidence);
+        assert!((confidence - 3.0 * 2f32.ln()).abs() < 1e-5, "{confidence}");
+        assert_eq!(value(loss.location), 0.0);
+    }
+}
