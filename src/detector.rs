@@ -7,8 +7,10 @@
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use crate::boxes::{CenterSize, NmsConfig, Scored, decode, non_max_suppression, to_source_pixels};
-use crate::model::{ConfigError, Ssd, SsdConfig};
+use crate::boxes::{
+    CenterSize, NmsConfig, Scored, Variances, decode, non_max_suppression, to_source_pixels,
+};
+use crate::model::{ConfigError, Ssd, SsdConfig, SsdOutput};
 use crate::preprocess::{ImageView, to_input_tensor};
 use crate::weights::{self, WeightsError};
 
@@ -35,25 +37,82 @@ pub enum DetectError {
     Readback(String),
 }
 
+/// Turns per-prior network output into faces: plain Rust, shared by detection and the
+/// validation metric of training.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    priors: Vec<CenterSize>,
+    variances: Variances,
+    nms: NmsConfig,
+}
+
+impl Decoder {
+    /// A decoder for the priors of `config`.
+    pub fn new(config: &SsdConfig, nms: NmsConfig) -> Self {
+        Self {
+            priors: config.priors(),
+            variances: config.variances,
+            nms,
+        }
+    }
+
+    /// The thresholds.
+    pub fn nms(&self) -> &NmsConfig {
+        &self.nms
+    }
+
+    /// Decode rows of `[face probability, 4 offsets]`, one per prior, into faces in a
+    /// `width` x `height` source image: threshold, decode, suppress, map to pixels.
+    pub fn decode(&self, rows: &[f32], width: u32, height: u32) -> Vec<Face> {
+        let candidates: Vec<Scored> = rows
+            .chunks_exact(5)
+            .zip(&self.priors)
+            .filter(|(row, _)| row[0] >= self.nms.score_threshold)
+            .map(|(row, prior)| Scored {
+                bbox: decode([row[1], row[2], row[3], row[4]], prior, self.variances).to_corners(),
+                score: row[0],
+            })
+            .collect();
+        non_max_suppression(&candidates, &self.nms)
+            .into_iter()
+            .map(|kept| {
+                let b = to_source_pixels(&kept.bbox, width, height);
+                Face {
+                    x: b.x1,
+                    y: b.y1,
+                    width: b.width(),
+                    height: b.height(),
+                    score: kept.score,
+                }
+            })
+            .filter(|face| face.width > 0.0 && face.height > 0.0)
+            .collect()
+    }
+}
+
+/// Per prior: face probability and the four offsets, `[batch, priors, 5]`, from raw output.
+pub fn prediction_rows(output: SsdOutput) -> Tensor<3> {
+    let face = softmax(output.logits, 2).narrow(2, 1, 1);
+    Tensor::cat(vec![face, output.offsets], 2)
+}
+
 /// A ready-to-use face detector: network, priors and decoding thresholds.
 #[derive(Debug, Clone)]
 pub struct Detector {
     model: Ssd,
     config: SsdConfig,
-    priors: Vec<CenterSize>,
-    nms: NmsConfig,
+    decoder: Decoder,
     device: Device,
 }
 
 impl Detector {
     /// A detector from a model and the config it was built from.
     pub fn new(model: Ssd, config: SsdConfig, device: Device) -> Self {
-        let priors = config.priors();
+        let decoder = Decoder::new(&config, NmsConfig::default());
         Self {
             model,
             config,
-            priors,
-            nms: NmsConfig::default(),
+            decoder,
             device,
         }
     }
@@ -67,12 +126,13 @@ impl Detector {
     /// The same detector at another network input size.
     pub fn with_input_size(self, width: usize, height: usize) -> Result<Self, ConfigError> {
         let config = self.config.at_input_size(width, height)?;
-        Ok(Self::new(self.model, config, self.device).with_nms(self.nms))
+        let nms = *self.decoder.nms();
+        Ok(Self::new(self.model, config, self.device).with_nms(nms))
     }
 
     /// The same detector with other decoding thresholds.
     pub fn with_nms(mut self, nms: NmsConfig) -> Self {
-        self.nms = nms;
+        self.decoder = Decoder::new(&self.config, nms);
         self
     }
 
@@ -83,7 +143,7 @@ impl Detector {
 
     /// The decoding thresholds.
     pub fn nms(&self) -> &NmsConfig {
-        &self.nms
+        self.decoder.nms()
     }
 
     /// The network.
@@ -119,57 +179,23 @@ impl Detector {
     /// Per prior: face probability and the four offsets, `[priors, 5]`, still on the device.
     fn prediction_rows(&self, image: &ImageView) -> Tensor<2> {
         let input = to_input_tensor(image, &self.config, &self.device);
-        let output = self.model.forward(input);
-        let [_, priors, _] = output.offsets.dims();
-        let face = softmax(output.logits, 2).narrow(2, 1, 1);
-        Tensor::cat(vec![face, output.offsets], 2).reshape([priors, 5])
+        let rows = prediction_rows(self.model.forward(input));
+        let [_, priors, _] = rows.dims();
+        rows.reshape([priors, 5])
     }
 
     fn decode_rows(&self, data: &TensorData, width: u32, height: u32) -> Vec<Face> {
         let rows = data
             .as_slice::<f32>()
             .expect("the network outputs f32 values");
-        self.decode(rows, width, height)
-    }
-
-    /// Decode rows of `[face probability, 4 offsets]`, one per prior, into faces in a
-    /// `width` x `height` source image: threshold, decode, suppress, map to pixels.
-    pub fn decode(&self, rows: &[f32], width: u32, height: u32) -> Vec<Face> {
-        let candidates: Vec<Scored> = rows
-            .chunks_exact(5)
-            .zip(&self.priors)
-            .filter(|(row, _)| row[0] >= self.nms.score_threshold)
-            .map(|(row, prior)| Scored {
-                bbox: decode(
-                    [row[1], row[2], row[3], row[4]],
-                    prior,
-                    self.config.variances,
-                )
-                .to_corners(),
-                score: row[0],
-            })
-            .collect();
-        non_max_suppression(&candidates, &self.nms)
-            .into_iter()
-            .map(|kept| {
-                let b = to_source_pixels(&kept.bbox, width, height);
-                Face {
-                    x: b.x1,
-                    y: b.y1,
-                    width: b.width(),
-                    height: b.height(),
-                    score: kept.score,
-                }
-            })
-            .filter(|face| face.width > 0.0 && face.height > 0.0)
-            .collect()
+        self.decoder.decode(rows, width, height)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::boxes::{Corners, Variances, encode};
+    use crate::boxes::{Corners, encode};
 
     #[test]
     fn decode_finds_an_encoded_box_in_source_pixels() {
@@ -187,7 +213,7 @@ mod tests {
             let offsets = encode(&truth, &priors[prior], Variances::default());
             rows[prior * 5 + 1..prior * 5 + 5].copy_from_slice(&offsets);
         }
-        let faces = detector.decode(&rows, 640, 360);
+        let faces = Decoder::new(detector.config(), NmsConfig::default()).decode(&rows, 640, 360);
         assert_eq!(faces.len(), 1);
         let face = faces[0];
         assert_eq!(face.score, 0.9);

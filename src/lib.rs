@@ -11,6 +11,8 @@ pub mod data;
 pub mod detector;
 pub mod eval;
 pub mod model;
+#[cfg(feature = "cli")]
+pub mod plots;
 pub mod preprocess;
 #[cfg(feature = "train")]
 pub mod train;

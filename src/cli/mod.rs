@@ -1,11 +1,16 @@
 //! Subcommands of the `ssdface` binary.
 
+#[cfg(feature = "train")]
+mod backend;
 mod detect;
 mod draw;
+mod eval;
 mod font;
 mod info;
 mod inputs;
 mod model_source;
+#[cfg(feature = "train")]
+mod train;
 
 use std::process::ExitCode;
 
@@ -25,6 +30,11 @@ enum Command {
     Detect(detect::DetectArgs),
     /// Print the model's config, parameter count, cost and number of priors.
     Info(info::InfoArgs),
+    /// Train a model, or resume a run.
+    #[cfg(feature = "train")]
+    Train(train::TrainArgs),
+    /// Score a model on a labelled folder (WIDER FACE protocol).
+    Eval(eval::EvalArgs),
 }
 
 /// Run the parsed command; the exit code says whether every input succeeded.
@@ -32,5 +42,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Detect(args) => detect::run(args),
         Command::Info(args) => info::run(args),
+        #[cfg(feature = "train")]
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }

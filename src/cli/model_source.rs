@@ -40,7 +40,7 @@ impl ModelArgs {
     }
 }
 
-fn parse_size(text: &str) -> Result<(usize, usize), String> {
+pub fn parse_size(text: &str) -> Result<(usize, usize), String> {
     let (w, h) = text
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("expected WIDTHxHEIGHT, like 320x240, got {text:?}"))?;

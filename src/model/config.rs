@@ -70,8 +70,8 @@ pub struct SsdConfig {
 fn default_stages() -> Vec<StageConfig> {
     vec![
         StageConfig::new(1, 32, 1, 1),
-        StageConfig::new(6, 48, 2, 2),
-        StageConfig::new(6, 64, 3, 2).with_tap(true),
+        StageConfig::new(4, 48, 1, 2),
+        StageConfig::new(4, 64, 2, 2).with_tap(true),
         StageConfig::new(6, 128, 3, 2),
         StageConfig::new(6, 192, 2, 1).with_tap(true),
         StageConfig::new(6, 320, 1, 2).with_tap(true),

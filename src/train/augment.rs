@@ -10,6 +10,7 @@ use rand::RngExt;
 
 use super::affine::{Affine, render};
 use crate::boxes::Corners;
+use crate::data::Sample;
 
 /// Grey used outside the source image (zoom-out canvas, rotated corners): the pixel mean, so it
 /// normalises to about zero.
@@ -75,15 +76,6 @@ impl AugmentConfig {
             .with_contrast(0.0)
             .with_saturation(0.0)
     }
-}
-
-/// An image with its face boxes in pixels.
-#[derive(Clone, Debug)]
-pub struct Sample {
-    /// The pixels.
-    pub image: RgbImage,
-    /// Face boxes, pixels.
-    pub faces: Vec<Corners>,
 }
 
 /// Build the network input image (`width` x `height`) from `primary`, or from a mosaic of

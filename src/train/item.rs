@@ -4,7 +4,7 @@ use crate::boxes::{CenterSize, Corners, match_priors};
 use crate::model::SsdConfig;
 use crate::preprocess::{ImageView, PixelFormat, resize_normalise};
 
-use super::augment::Sample;
+use crate::data::Sample;
 
 /// Network input and targets for one image.
 #[derive(Clone, Debug)]

@@ -2,12 +2,31 @@
 
 mod affine;
 mod augment;
-mod dataset;
+mod config;
+mod history;
 mod item;
+mod loader;
 mod loss;
+mod metrics;
+mod policy;
+mod progress;
+mod run;
+mod schedule;
+mod step;
 
 pub use affine::{Affine, render};
-pub use augment::{AugmentConfig, FILL, Sample, augment, transform_faces};
-pub use dataset::{DatasetError, DatasetStats, FaceDataset};
+pub use augment::{AugmentConfig, FILL, augment, transform_faces};
+pub use config::TrainConfig;
+pub use history::{EpochRecord, History};
 pub use item::{TrainItem, encode_item};
+pub use loader::{AugmentedDataset, DetectionBatch, DetectionBatcher, DetectionItem};
 pub use loss::{LossParts, multibox_loss};
+pub use metrics::{ApMetric, ImagesPerSecond, LossPart, LossPartMetric, names};
+pub use policy::{EpochEndPolicy, draw_curves};
+pub use progress::ProgressRenderer;
+pub use run::{
+    BEST_WEIGHTS, CONFIG_FILE, LAST_WEIGHTS, RunData, RunError, RunReport, load_checkpoint, resume,
+    start,
+};
+pub use schedule::DetectorSchedule;
+pub use step::{StepOutput, TrainingModel};

@@ -1,12 +1,20 @@
-//! Training and validation images from one or more WIDER FACE-format folders.
+//! Images and their faces from one or more WIDER FACE-format folders, decoded on demand.
 
 use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
-use super::augment::Sample;
+use super::{LabelError, LabeledImage, read_labels};
 use crate::boxes::Corners;
-use crate::data::{LabelError, LabeledImage, read_labels};
+
+/// An image with its face boxes in pixels.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// The pixels.
+    pub image: RgbImage,
+    /// Face boxes, pixels.
+    pub faces: Vec<Corners>,
+}
 
 /// What the reader kept and dropped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,0 +1,57 @@
+//! Choosing the burn device from the command line.
+
+use anyhow::bail;
+use burn::prelude::*;
+
+/// Where the network runs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The CPU (burn's Flex backend: SIMD, all cores). `ndarray` is accepted as a synonym.
+    #[value(alias = "ndarray", alias = "flex")]
+    Cpu,
+    /// A GPU through wgpu (Vulkan, Metal or DX12); needs the `wgpu` cargo feature.
+    Wgpu,
+    /// NVIDIA GPUs through CUDA; needs the `cuda` cargo feature.
+    Cuda,
+}
+
+/// The devices for `backend`: `count` GPUs (data-parallel when more than one), or the CPU.
+pub fn devices(backend: Backend, count: usize) -> anyhow::Result<Vec<Device>> {
+    let count = count.max(1);
+    match backend {
+        Backend::Cpu => {
+            if count > 1 {
+                bail!("--devices applies to GPUs; the CPU backend already uses every core");
+            }
+            Ok(vec![Device::flex()])
+        }
+        Backend::Wgpu => wgpu_devices(count),
+        Backend::Cuda => cuda_devices(count),
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_devices(count: usize) -> anyhow::Result<Vec<Device>> {
+    use burn::tensor::DeviceKind;
+    if count == 1 {
+        return Ok(vec![Device::wgpu(DeviceKind::default())]);
+    }
+    Ok((0..count)
+        .map(|i| Device::wgpu(DeviceKind::DiscreteGpu(i)))
+        .collect())
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_devices(_: usize) -> anyhow::Result<Vec<Device>> {
+    bail!("this build has no wgpu backend: build with `--features wgpu`")
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_devices(count: usize) -> anyhow::Result<Vec<Device>> {
+    Ok((0..count).map(Device::cuda).collect())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_devices(_: usize) -> anyhow::Result<Vec<Device>> {
+    bail!("this build has no CUDA backend: build with `--features cuda`")
+}

@@ -1,0 +1,126 @@
+//! `ssdface train`: train from scratch or resume a run.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use ssdface::model::SsdConfig;
+use ssdface::train::{self, AugmentConfig, BEST_WEIGHTS, RunData, TrainConfig};
+
+use super::backend::{Backend, devices};
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Training folder in WIDER FACE layout (labels.txt + images/); repeat to combine several.
+    #[arg(long = "data", value_name = "DIR", required_unless_present = "resume")]
+    data: Vec<PathBuf>,
+    /// Validation folder in WIDER FACE layout.
+    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    val: Option<PathBuf>,
+    /// Run folder for checkpoints, logs, plots and the trained weights.
+    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    out: Option<PathBuf>,
+    /// Continue the run in this folder from its last checkpoint (all settings come from it).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["data", "val", "out"])]
+    resume: Option<PathBuf>,
+    /// Stop cleanly, with a checkpoint, before an epoch would end after this many minutes.
+    #[arg(long, value_name = "N")]
+    max_minutes: Option<f64>,
+    /// Where to train.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    backend: Backend,
+    /// Number of GPUs to train on, data-parallel.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    devices: usize,
+    /// Most epochs.
+    #[arg(long, value_name = "N")]
+    epochs: Option<usize>,
+    /// Images per step.
+    #[arg(long, value_name = "N")]
+    batch_size: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long, value_name = "LR")]
+    lr: Option<f64>,
+    /// Network input size, WIDTHxHEIGHT (multiples of 8).
+    #[arg(long, value_name = "WxH", value_parser = super::model_source::parse_size)]
+    input_size: Option<(usize, usize)>,
+    /// Image decoding and augmentation threads.
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Seed of initialisation, shuffling and augmentation.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Train without augmentation (only the resize to the input size).
+    #[arg(long)]
+    no_augment: bool,
+    /// Use only the first N images of each folder (quick trials).
+    #[arg(long, value_name = "N")]
+    max_images: Option<usize>,
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let devices = devices(args.backend, args.devices)?;
+    let report = match &args.resume {
+        Some(run) => train::resume(run, devices, args.max_minutes)?,
+        None => {
+            let config = config_from(&args)?;
+            let data = RunData {
+                train: args.data.clone(),
+                val: args.val.clone().context("--val is required")?,
+                max_images: args.max_images,
+            };
+            let out = args.out.clone().context("--out is required")?;
+            train::start(&out, &config, &data, devices, args.max_minutes)?
+        }
+    };
+    let run = args.resume.or(args.out).expect("clap requires one");
+    if let Some(best) = report
+        .history
+        .best_ap_epoch
+        .and_then(|e| report.history.epochs.iter().find(|r| r.epoch == e))
+    {
+        eprintln!(
+            "best validation AP {:.4} at epoch {}: {}",
+            best.val_ap,
+            best.epoch,
+            run.join(BEST_WEIGHTS).display()
+        );
+    }
+    match report.stopped {
+        Some(reason) => eprintln!("stopped after epoch {}: {reason}", report.epochs_done),
+        None => eprintln!("finished {} epochs", report.epochs_done),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn config_from(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
+    let mut config = TrainConfig::new();
+    if let Some((w, h)) = args.input_size {
+        config.model = SsdConfig::new().at_input_size(w, h)?;
+    }
+    if let Some(epochs) = args.epochs {
+        config.epochs = epochs;
+    }
+    if let Some(batch) = args.batch_size {
+        if batch == 0 {
+            bail!("--batch-size must be at least 1");
+        }
+        config.batch_size = batch;
+    }
+    if let Some(lr) = args.lr {
+        if !(lr > 0.0 && lr <= 1.0) {
+            bail!("--lr must be in (0, 1], got {lr}");
+        }
+        config.learning_rate = lr;
+    }
+    if let Some(workers) = args.workers {
+        config.workers = workers;
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if args.no_augment {
+        config.augment = AugmentConfig::none();
+    }
+    Ok(config)
+}

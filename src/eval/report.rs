@@ -1,0 +1,187 @@
+//! Evaluating a detector on a labelled folder: AP overall and by face size, recall, WIDER
+//! submission files and a precision-recall chart.
+
+use std::path::Path;
+
+use crate::boxes::{Corners, Scored};
+use crate::data::{DatasetError, FaceDataset};
+use crate::detector::Detector;
+use crate::plots::{Chart, Series, line_chart};
+use crate::preprocess::{ImageView, PixelFormat};
+
+use super::ap::{GroundTruth, ImageEval, PrCurve, SizeRange, average_precision, pr_curve};
+
+/// AP and recall for one range of face sizes.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SizeResult {
+    /// `all`, `small` (< 32 px high), `medium` (32-96) or `large` (> 96).
+    pub sizes: &'static str,
+    /// Faces that count in this range.
+    pub faces: usize,
+    /// Average precision.
+    pub ap: f32,
+    /// Recall at the lowest threshold.
+    pub recall: f32,
+}
+
+/// The result of an evaluation.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EvalReport {
+    /// Images evaluated.
+    pub images: usize,
+    /// IoU needed for a match.
+    pub iou_threshold: f32,
+    /// One line per size range, `all` first.
+    pub results: Vec<SizeResult>,
+    /// The curve over all sizes.
+    #[serde(skip)]
+    pub curve: PrCurve,
+}
+
+/// The named size ranges, in report order.
+pub const SIZE_RANGES: [(&str, SizeRange); 4] = [
+    ("all", SizeRange::ALL),
+    ("small", SizeRange::SMALL),
+    ("medium", SizeRange::MEDIUM),
+    ("large", SizeRange::LARGE),
+];
+
+/// Run `detector` on every image of `dataset` (with its score threshold: use 0.01) and score
+/// the predictions. `on_image` is called after each image (for progress).
+pub fn evaluate(
+    detector: &Detector,
+    dataset: &FaceDataset,
+    iou_threshold: f32,
+    mut on_image: impl FnMut(usize),
+) -> Result<(EvalReport, Vec<ImageEval>), DatasetError> {
+    let mut images = Vec::with_capacity(dataset.len());
+    for index in 0..dataset.len() {
+        let sample = dataset.load(index)?;
+        let (w, h) = sample.image.dimensions();
+        let view = ImageView::new(sample.image.as_raw(), w, h, PixelFormat::Rgb)
+            .expect("a decoded image matches its size");
+        let faces = detector.detect(&view).map_err(|e| DatasetError::Image {
+            path: dataset.path(index).to_path_buf(),
+            message: e.to_string(),
+        })?;
+        images.push(ImageEval {
+            truth: dataset
+                .labels(index)
+                .iter()
+                .map(|&(bbox, ignore)| GroundTruth { bbox, ignore })
+                .collect(),
+            predictions: faces
+                .iter()
+                .map(|f| Scored {
+                    bbox: Corners::from_xywh(f.x, f.y, f.width, f.height),
+                    score: f.score,
+                })
+                .collect(),
+        });
+        on_image(index + 1);
+    }
+    Ok((score(&images, iou_threshold), images))
+}
+
+/// AP and recall of predictions already made.
+pub fn score(images: &[ImageEval], iou_threshold: f32) -> EvalReport {
+    let results = SIZE_RANGES
+        .iter()
+        .map(|&(name, range)| {
+            let curve = pr_curve(images, iou_threshold, range);
+            SizeResult {
+                sizes: name,
+                faces: curve.counted_faces,
+                ap: average_precision(&curve),
+                recall: curve.recall.last().copied().unwrap_or(0.0),
+            }
+        })
+        .collect();
+    EvalReport {
+        images: images.len(),
+        iou_threshold,
+        results,
+        curve: pr_curve(images, iou_threshold, SizeRange::ALL),
+    }
+}
+
+impl std::fmt::Display for EvalReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} images, IoU >= {} (WIDER FACE protocol, VOC-interpolated AP)",
+            self.images, self.iou_threshold
+        )?;
+        writeln!(
+            f,
+            "{:<8} {:>6} {:>7} {:>7}",
+            "sizes", "faces", "AP", "recall"
+        )?;
+        for r in &self.results {
+            writeln!(
+                f,
+                "{:<8} {:>6} {:>7.4} {:>7.4}",
+                r.sizes, r.faces, r.ap, r.recall
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Write WIDER FACE submission files under `dir`: for each image a `.txt` at its labels path
+/// with the extension replaced, holding the image name, the box count and `x y w h score`
+/// lines.
+pub fn write_submission(
+    dir: &Path,
+    dataset: &FaceDataset,
+    images: &[ImageEval],
+) -> std::io::Result<()> {
+    for (index, image) in images.iter().enumerate() {
+        let name = dataset.name(index);
+        let path = dir.join(Path::new(name).with_extension("txt"));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut text = format!("{}\n{}\n", name, image.predictions.len());
+        for p in &image.predictions {
+            let b = p.bbox;
+            text.push_str(&format!(
+                "{:.1} {:.1} {:.1} {:.1} {:.4}\n",
+                b.x1,
+                b.y1,
+                b.width(),
+                b.height(),
+                p.score
+            ));
+        }
+        std::fs::write(path, text)?;
+    }
+    Ok(())
+}
+
+/// The precision-recall curve as a PNG chart.
+pub fn draw_pr_curve(path: &Path, report: &EvalReport, label: &str) -> Result<(), String> {
+    let all = &report.results[0];
+    let name = format!("{label} (AP {:.3})", all.ap);
+    let points = report
+        .curve
+        .recall
+        .iter()
+        .zip(&report.curve.precision)
+        .map(|(&r, &p)| (r as f64, p as f64))
+        .collect();
+    line_chart(
+        path,
+        &Chart {
+            title: "Precision-recall, all face sizes",
+            x_label: "recall",
+            y_label: "precision",
+            log_y: false,
+            fixed_range: Some(((0.0, 1.0), (0.0, 1.02))),
+        },
+        &[Series {
+            name: &name,
+            points,
+        }],
+    )
+}

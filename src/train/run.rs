@@ -1,0 +1,356 @@
+//! A whole training run: set-up or resume, burn-train's learner, and the exported weights.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::module::Module;
+use burn::optim::AdamConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::train::checkpoint::{
+    ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
+};
+use burn::train::metric::store::{Aggregate, Direction, Split};
+use burn::train::metric::{LearningRateMetric, LossMetric};
+use burn::train::{
+    ExecutionStrategy, Interrupter, Learner, MultiDeviceOptim, SupervisedTraining, TrainingStrategy,
+};
+
+use super::augment::AugmentConfig;
+use super::config::TrainConfig;
+use super::history::History;
+use super::loader::{AugmentedDataset, DetectionBatcher};
+use super::metrics::{ApMetric, ImagesPerSecond, LossPart, LossPartMetric};
+use super::policy::EpochEndPolicy;
+use super::progress::ProgressRenderer;
+use super::schedule::DetectorSchedule;
+use super::step::TrainingModel;
+use crate::boxes::NmsConfig;
+use crate::data::FaceDataset;
+use crate::detector::Decoder;
+use crate::model::Ssd;
+use crate::weights::{self, Precision};
+
+/// The run's settings file in its folder.
+pub const CONFIG_FILE: &str = "train_config.json";
+/// The data folders of a run, saved so that `--resume` needs nothing else.
+pub const DATA_FILE: &str = "data.json";
+/// Weights of the best epoch by validation AP (f16).
+pub const BEST_WEIGHTS: &str = "best.ssdface";
+/// Weights of the last finished epoch (f16).
+pub const LAST_WEIGHTS: &str = "last.ssdface";
+
+/// Where the data is and where the run lives.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct RunData {
+    /// Training folders (WIDER FACE layout).
+    pub train: Vec<PathBuf>,
+    /// Validation folder.
+    pub val: PathBuf,
+    /// Use only the first N images of each split (quick runs, tests).
+    pub max_images: Option<usize>,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunReport {
+    /// Epochs finished, over all sessions.
+    pub epochs_done: usize,
+    /// Why it stopped before the configured epochs, if it did.
+    pub stopped: Option<String>,
+    /// The run's history.
+    pub history: History,
+}
+
+/// Why a run could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The run folder already holds a run.
+    #[error("{0} already holds a training run: resume it with --resume, or choose another --out")]
+    Exists(PathBuf),
+    /// `--resume` on a folder without a run.
+    #[error("{0} holds no training run to resume ({CONFIG_FILE} is missing)")]
+    NotARun(PathBuf),
+    /// Data could not be read.
+    #[error(transparent)]
+    Data(#[from] crate::data::DatasetError),
+    /// A file of the run could not be read or written.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// burn-train reported a failure.
+    #[error("training failed: {0}")]
+    Training(String),
+}
+
+fn file_error(path: &Path, e: impl std::fmt::Display) -> RunError {
+    RunError::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Start a new run in `run`.
+pub fn start(
+    run: &Path,
+    config: &TrainConfig,
+    data: &RunData,
+    devices: Vec<Device>,
+    max_minutes: Option<f64>,
+) -> Result<RunReport, RunError> {
+    if run.join(CONFIG_FILE).exists() {
+        return Err(RunError::Exists(run.to_path_buf()));
+    }
+    std::fs::create_dir_all(run).map_err(|e| file_error(run, e))?;
+    config
+        .save(run.join(CONFIG_FILE))
+        .map_err(|e| file_error(&run.join(CONFIG_FILE), e))?;
+    let data_json = serde_json::to_string_pretty(data).expect("paths serialise");
+    crate::atomic_write(&run.join(DATA_FILE), data_json.as_bytes())
+        .map_err(|e| file_error(&run.join(DATA_FILE), e))?;
+    launch(run, config, data, History::default(), devices, max_minutes)
+}
+
+/// Continue the run in `run` from its last complete checkpoint.
+pub fn resume(
+    run: &Path,
+    devices: Vec<Device>,
+    max_minutes: Option<f64>,
+) -> Result<RunReport, RunError> {
+    let config_path = run.join(CONFIG_FILE);
+    if !config_path.exists() {
+        return Err(RunError::NotARun(run.to_path_buf()));
+    }
+    let config = TrainConfig::load(&config_path).map_err(|e| file_error(&config_path, e))?;
+    let data_path = run.join(DATA_FILE);
+    let data: RunData = std::fs::read_to_string(&data_path)
+        .map_err(|e| file_error(&data_path, e))
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| file_error(&data_path, e)))?;
+    let mut history = History::load(run).map_err(|e| file_error(run, e))?;
+    // The checkpoint is written before the history, so the newest epoch in the history whose
+    // three checkpoint files all exist is the place to continue from.
+    let resume_epoch = history
+        .epochs
+        .iter()
+        .rev()
+        .map(|e| e.epoch)
+        .find(|&e| checkpoint_complete(run, e))
+        .unwrap_or(0);
+    history.truncate_to(resume_epoch);
+    history.stopped = None;
+    launch(run, &config, &data, history, devices, max_minutes)
+}
+
+fn checkpoint_complete(run: &Path, epoch: usize) -> bool {
+    ["model", "optim", "scheduler"]
+        .iter()
+        .all(|kind| checkpoint_file(run, kind, epoch).is_file())
+}
+
+fn checkpoint_file(run: &Path, kind: &str, epoch: usize) -> PathBuf {
+    run.join("checkpoint").join(format!("{kind}-{epoch}.bpk"))
+}
+
+fn launch(
+    run: &Path,
+    config: &TrainConfig,
+    data: &RunData,
+    history: History,
+    devices: Vec<Device>,
+    max_minutes: Option<f64>,
+) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let deadline = max_minutes.map(|m| started + Duration::from_secs_f64(m * 60.0));
+    let epochs_done = history.epochs.last().map_or(0, |e| e.epoch);
+    let limit = |d: FaceDataset| match data.max_images {
+        Some(n) => d.truncated(n),
+        None => d,
+    };
+    let train_images = FaceDataset::open(&data.train)?;
+    let val_images = FaceDataset::open(std::slice::from_ref(&data.val))?;
+    eprintln!("training data: {}", train_images.stats());
+    eprintln!("validation data: {}", val_images.stats());
+    let (train_images, val_images) = (limit(train_images), limit(val_images));
+    if let Some(n) = data.max_images {
+        eprintln!("using the first {n} images of each split");
+    }
+
+    let device = devices.first().cloned().unwrap_or_else(Device::flex);
+    device.seed(config.seed);
+    // Parameters live on the autodiff view of the device so that steps can take gradients.
+    let model = TrainingModel {
+        ssd: config
+            .model
+            .init(&device.clone().autodiff())
+            .map_err(|e| RunError::Training(e.to_string()))?,
+        negatives_per_positive: config.negatives_per_positive,
+    };
+
+    let steps_per_epoch = train_images.len().div_ceil(config.batch_size);
+    let lr_factor = Arc::new(Mutex::new(1.0));
+    let schedule = DetectorSchedule::new(
+        config.learning_rate,
+        config.min_learning_rate,
+        config.warmup_epochs * steps_per_epoch,
+        config.epochs * steps_per_epoch,
+        lr_factor.clone(),
+    );
+    let optimizer = AdamConfig::new()
+        .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
+        .init();
+
+    let batcher = DetectionBatcher::new(&config.model);
+    let train_set = AugmentedDataset::new(
+        train_images,
+        config.augment.clone(),
+        config.model.clone(),
+        config.match_iou,
+        config.seed,
+        epochs_done as u64,
+    );
+    let val_set = AugmentedDataset::new(
+        val_images,
+        AugmentConfig::none(),
+        config.model.clone(),
+        config.match_iou,
+        config.seed,
+        0,
+    );
+    let mut train_loader = DataLoaderBuilder::new(batcher.clone())
+        .batch_size(config.batch_size)
+        // A new seed per session start keeps resumed epochs from replaying epoch 1's order.
+        .shuffle(config.seed.wrapping_add(epochs_done as u64));
+    let mut val_loader = DataLoaderBuilder::new(batcher).batch_size(config.batch_size);
+    if config.workers > 0 {
+        train_loader = train_loader.num_workers(config.workers);
+        val_loader = val_loader.num_workers(config.workers);
+    }
+    let train_loader = train_loader.build(train_set);
+    let val_loader = val_loader.build(val_set);
+
+    let interrupter = Interrupter::new();
+    let nan_reason = Arc::new(Mutex::new(None));
+    if let Some(deadline) = deadline {
+        // The policy stops between epochs when the next one would not fit; this stops an
+        // epoch that alone overruns the limit (its partial work is discarded).
+        let interrupter = interrupter.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+            interrupter.stop(Some("time limit reached during an epoch"));
+        });
+    }
+    let policy = EpochEndPolicy::new(run.to_path_buf(), history, config, deadline, lr_factor);
+    let decoder = Decoder::new(
+        &config.model,
+        NmsConfig {
+            score_threshold: 0.01,
+            ..NmsConfig::default()
+        },
+    );
+    let checkpoints = ComposedCheckpointingStrategy::builder()
+        .add(KeepLastNCheckpoints::new(2))
+        .add(MetricCheckpointingStrategy::new(
+            &ApMetric::new(decoder.clone()),
+            Aggregate::Mean,
+            Direction::Highest,
+            Split::Valid,
+        ))
+        .build();
+
+    let mut training = SupervisedTraining::new(run, train_loader, val_loader)
+        .metrics((
+            LossMetric::new(),
+            LossPartMetric::new(LossPart::Location)
+                .stopping_on_nan(interrupter.clone(), nan_reason.clone()),
+            LossPartMetric::new(LossPart::Confidence),
+        ))
+        .metric_valid_numeric(ApMetric::new(decoder))
+        .metric_train_numeric(LearningRateMetric::new())
+        .metric_train_numeric(ImagesPerSecond::default())
+        .with_default_checkpointers()
+        .with_checkpointing_strategy(checkpoints)
+        .early_stopping(policy.clone())
+        .with_interrupter(interrupter)
+        .renderer(Box::new(ProgressRenderer::default()))
+        .num_epochs(config.epochs);
+    if devices.len() > 1 {
+        training = training.with_training_strategy(TrainingStrategy::Default(
+            ExecutionStrategy::multi(devices, MultiDeviceOptim::OptimMainDevice),
+        ));
+    }
+    if epochs_done > 0 {
+        eprintln!("resuming after epoch {epochs_done}");
+        training = training.checkpoint(epochs_done);
+    }
+    let learner = Learner::new(model, optimizer, schedule);
+    let result = training.launch(learner);
+
+    let mut history = policy.history();
+    if let Some(error) = &result.error {
+        return Err(RunError::Training(error.to_string()));
+    }
+    let nan = nan_reason.lock().expect("reason lock").clone();
+    let stopped = nan.or_else(|| history.stopped.clone()).or_else(|| {
+        result
+            .interrupted
+            .as_ref()
+            .map(|i| format!("{:?}", i.reason))
+    });
+    history.stopped = stopped.clone();
+    history.save(run).map_err(|e| file_error(run, e))?;
+    export_weights(run, config, &history, &device)?;
+    Ok(RunReport {
+        epochs_done: history.epochs.last().map_or(0, |e| e.epoch),
+        stopped,
+        history,
+    })
+}
+
+/// Write `best.ssdface` (best validation AP) and `last.ssdface` from the checkpoints.
+fn export_weights(
+    run: &Path,
+    config: &TrainConfig,
+    history: &History,
+    device: &Device,
+) -> Result<(), RunError> {
+    let Some(last) = history.epochs.last().map(|e| e.epoch) else {
+        return Ok(());
+    };
+    let best = history.best_ap_epoch.unwrap_or(last);
+    for (epoch, name) in [(last, LAST_WEIGHTS), (best, BEST_WEIGHTS)] {
+        let ssd = load_checkpoint(run, config, epoch, device)?;
+        let path = run.join(name);
+        weights::save_file(&ssd, &config.model, Precision::Half, &path)
+            .map_err(|e| file_error(&path, e))?;
+    }
+    Ok(())
+}
+
+/// The network of a run's checkpoint.
+pub fn load_checkpoint(
+    run: &Path,
+    config: &TrainConfig,
+    epoch: usize,
+    device: &Device,
+) -> Result<Ssd, RunError> {
+    let path = checkpoint_file(run, "model", epoch);
+    let record = ModuleRecord::load(&path).map_err(|e| file_error(&path, e))?;
+    let model = TrainingModel {
+        ssd: config
+            .model
+            .init(device)
+            .map_err(|e| RunError::Training(e.to_string()))?,
+        negatives_per_positive: config.negatives_per_positive,
+    };
+    let model = model
+        .try_load_record(record)
+        .map_err(|e| file_error(&path, e))?;
+    Ok(model.ssd)
+}

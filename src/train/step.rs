@@ -1,0 +1,100 @@
+//! One optimisation step and one validation step, as burn-train's learner calls them.
+
+use burn::prelude::*;
+use burn::tensor::ExecutionError;
+use burn::train::metric::{Adaptor, LossInput};
+use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
+
+use super::loader::DetectionBatch;
+use super::loss::multibox_loss;
+use crate::detector::prediction_rows;
+use crate::eval::GroundTruth;
+use crate::model::Ssd;
+
+/// The network with what its loss needs.
+#[derive(Module, Debug)]
+pub struct TrainingModel {
+    /// The detector being trained.
+    pub ssd: Ssd,
+    /// Mined background priors per face prior.
+    pub negatives_per_positive: usize,
+}
+
+/// A step's result: the loss parts and, for validation, the predictions and ground truth that
+/// the AP metric needs.
+pub struct StepOutput {
+    /// Total loss.
+    pub loss: Tensor<1>,
+    /// Box regression part.
+    pub location: Tensor<1>,
+    /// Classification part.
+    pub confidence: Tensor<1>,
+    /// Validation only: `[batch, priors, 5]` face probability and offsets per prior.
+    pub predictions: Option<Tensor<3>>,
+    /// Validation only: each image's size and labelled faces.
+    pub truth: Vec<((u32, u32), Vec<GroundTruth>)>,
+}
+
+impl TrainingModel {
+    fn losses(&self, batch: DetectionBatch, keep_predictions: bool) -> StepOutput {
+        let output = self.ssd.forward(batch.images);
+        let predictions = keep_predictions.then(|| prediction_rows(output.clone()));
+        let parts = multibox_loss(
+            output.logits,
+            output.offsets,
+            batch.labels,
+            batch.offsets,
+            self.negatives_per_positive,
+        );
+        StepOutput {
+            loss: parts.total,
+            location: parts.location,
+            confidence: parts.confidence,
+            predictions,
+            truth: if keep_predictions {
+                batch.truth
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+impl TrainStep for TrainingModel {
+    type Input = DetectionBatch;
+    type Output = StepOutput;
+
+    fn step(&self, batch: DetectionBatch) -> TrainOutput<StepOutput> {
+        let output = self.losses(batch, false);
+        TrainOutput::new(self, output.loss.backward(), output)
+    }
+}
+
+impl InferenceStep for TrainingModel {
+    type Input = DetectionBatch;
+    type Output = StepOutput;
+
+    fn step(&self, batch: DetectionBatch) -> StepOutput {
+        self.losses(batch, true)
+    }
+}
+
+impl ItemLazy for StepOutput {
+    // Metrics run on another thread: hand them plain tensors, not the autodiff graph.
+    fn sync(self) -> Result<Self, ExecutionError> {
+        self.loss.device().flush()?;
+        Ok(Self {
+            loss: self.loss.without_autodiff(),
+            location: self.location.without_autodiff(),
+            confidence: self.confidence.without_autodiff(),
+            predictions: self.predictions.map(|p| p.without_autodiff()),
+            truth: self.truth,
+        })
+    }
+}
+
+impl Adaptor<LossInput> for StepOutput {
+    fn adapt(&self) -> LossInput {
+        LossInput::new(self.loss.clone())
+    }
+}
