@@ -1,7 +1,7 @@
 //! The input pipeline: images decoded and augmented in parallel workers, matched to priors,
 //! and stacked into batches on the training device.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use burn::data::dataloader::batcher::Batcher;
@@ -42,9 +42,12 @@ pub struct DetectionBatch {
     pub truth: Vec<((u32, u32), Vec<GroundTruth>)>,
 }
 
-/// A [`FaceDataset`] seen through augmentation. Each index draws fresh randomness every time
-/// it is read (seeded by the run seed, the index and how often it was read), so an epoch is
-/// reproducible and a resumed run continues the sequence where it stopped.
+/// A [`FaceDataset`] seen through augmentation, in a fresh order every epoch.
+///
+/// The loader reads every index once per epoch, so the running count of reads says which
+/// epoch a read belongs to. The epoch and the run seed fix both the order (a permutation of
+/// the images) and each image's augmentation: epochs are reproducible whatever the number of
+/// loader workers, and a resumed run continues the exact sequence where it stopped.
 pub struct AugmentedDataset {
     images: FaceDataset,
     augment: AugmentConfig,
@@ -52,39 +55,58 @@ pub struct AugmentedDataset {
     priors: Arc<Vec<CenterSize>>,
     match_iou: f32,
     seed: u64,
-    reads: Vec<AtomicU64>,
+    shuffle: bool,
+    reads: AtomicU64,
+    order: Mutex<(u64, Vec<usize>)>,
 }
 
 impl AugmentedDataset {
-    /// Augmented examples of `images`; `epochs_done` reads of each index are taken as already
-    /// made (for resuming).
+    /// Augmented examples of `images`, shuffled each epoch when `shuffle`; the first
+    /// `epochs_done` epochs are taken as already read (for resuming).
     pub fn new(
         images: FaceDataset,
         augment: AugmentConfig,
         model: SsdConfig,
         match_iou: f32,
         seed: u64,
+        shuffle: bool,
         epochs_done: u64,
     ) -> Self {
-        let reads = (0..images.len())
-            .map(|_| AtomicU64::new(epochs_done))
-            .collect();
+        let reads = AtomicU64::new(epochs_done * images.len() as u64);
         Self {
             priors: Arc::new(model.priors()),
+            order: Mutex::new((u64::MAX, Vec::new())),
             images,
             augment,
             model,
             match_iou,
             seed,
+            shuffle,
             reads,
         }
     }
 
-    fn sample(&self, index: usize) -> Result<DetectionItem, DatasetError> {
-        let read = self.reads[index].fetch_add(1, Ordering::Relaxed);
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(
-            self.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ read.rotate_left(32),
-        );
+    /// The image at position `position` of epoch `epoch`.
+    fn image_index(&self, epoch: u64, position: usize) -> usize {
+        if !self.shuffle {
+            return position;
+        }
+        let mut order = self.order.lock().expect("order lock");
+        if order.0 != epoch {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix(self.seed, epoch, u64::MAX));
+            let mut permutation: Vec<usize> = (0..self.images.len()).collect();
+            for i in (1..permutation.len()).rev() {
+                permutation.swap(i, rng.random_range(0..=i));
+            }
+            *order = (epoch, permutation);
+        }
+        order.1[position]
+    }
+
+    fn sample(&self, position: usize) -> Result<DetectionItem, DatasetError> {
+        let epoch = self.reads.fetch_add(1, Ordering::Relaxed) / self.images.len() as u64;
+        let index = self.image_index(epoch, position);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(mix(self.seed, epoch, index as u64));
         let primary = self.images.load(index)?;
         let partners: Vec<Sample> = if rng.random_bool(self.augment.mosaic) {
             (0..3)
@@ -118,6 +140,16 @@ impl AugmentedDataset {
             truth,
         })
     }
+}
+
+/// A 64-bit hash of three numbers (SplitMix64 finaliser), for independent random streams.
+fn mix(seed: u64, epoch: u64, index: u64) -> u64 {
+    let mut z = seed
+        ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ index.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 impl Dataset<DetectionItem> for AugmentedDataset {

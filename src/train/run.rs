@@ -213,6 +213,7 @@ fn launch(
         config.model.clone(),
         config.match_iou,
         config.seed,
+        true,
         epochs_done as u64,
     );
     let val_set = AugmentedDataset::new(
@@ -221,12 +222,11 @@ fn launch(
         config.model.clone(),
         config.match_iou,
         config.seed,
+        false,
         0,
     );
-    let mut train_loader = DataLoaderBuilder::new(batcher.clone())
-        .batch_size(config.batch_size)
-        // A new seed per session start keeps resumed epochs from replaying epoch 1's order.
-        .shuffle(config.seed.wrapping_add(epochs_done as u64));
+    // The dataset shuffles itself, per epoch and reproducibly across resumes.
+    let mut train_loader = DataLoaderBuilder::new(batcher.clone()).batch_size(config.batch_size);
     let mut val_loader = DataLoaderBuilder::new(batcher).batch_size(config.batch_size);
     if config.workers > 0 {
         train_loader = train_loader.num_workers(config.workers);
@@ -323,7 +323,11 @@ fn export_weights(
     let Some(last) = history.epochs.last().map(|e| e.epoch) else {
         return Ok(());
     };
-    let best = history.best_ap_epoch.unwrap_or(last);
+    // burn-train keeps the best epoch's checkpoint by the same rule (first highest AP).
+    let best = history
+        .best_ap_epoch
+        .filter(|&e| checkpoint_complete(run, e))
+        .unwrap_or(last);
     for (epoch, name) in [(last, LAST_WEIGHTS), (best, BEST_WEIGHTS)] {
         let ssd = load_checkpoint(run, config, epoch, device)?;
         let path = run.join(name);

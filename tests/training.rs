@@ -1,0 +1,160 @@
+//! Training end to end on real photos: a tiny run that must overfit, and resuming a run that
+//! was killed mid-epoch.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use burn::prelude::*;
+use ssdface::boxes::{Corners, NmsConfig, Scored};
+use ssdface::data::FaceDataset;
+use ssdface::detector::Detector;
+use ssdface::eval::{GroundTruth, ImageEval, score};
+use ssdface::model::SsdConfig;
+use ssdface::preprocess::{ImageView, PixelFormat};
+use ssdface::train::{
+    self, AugmentConfig, BEST_WEIGHTS, History, LAST_WEIGHTS, RunData, TrainConfig,
+};
+use ssdface::weights;
+
+/// Four photos with large faces, at a small input size: learnable in a few dozen steps.
+fn tiny_config() -> TrainConfig {
+    TrainConfig::new()
+        .with_model(SsdConfig::new().at_input_size(160, 120).unwrap())
+        .with_augment(AugmentConfig::none())
+        .with_batch_size(2)
+        .with_epochs(40)
+        .with_learning_rate(5e-3)
+        .with_warmup_epochs(0)
+        // Batch-norm statistics need some steps to settle before validation means anything.
+        .with_early_stopping_patience(40)
+        .with_plateau_patience(40)
+        .with_workers(0)
+}
+
+#[test]
+fn a_tiny_run_overfits_and_then_finds_its_faces() {
+    let run = common::scratch("overfit_run");
+    let humanfaces = common::data_dir().join("humanfaces");
+    let data = RunData {
+        train: vec![humanfaces.clone()],
+        val: humanfaces.clone(),
+        max_images: Some(4),
+    };
+    let report = train::start(&run, &tiny_config(), &data, vec![Device::flex()], None).unwrap();
+    let epochs = &report.history.epochs;
+    assert!(epochs.len() >= 10, "stopped after {} epochs: {:?}", epochs.len(), report.stopped);
+    let (first, last) = (epochs[0].train_loss, epochs.last().unwrap().train_loss);
+    assert!(last <= first / 2.0, "training loss went from {first} to {last}");
+
+    // The last epoch's f16 weights, at the command line's default threshold.
+    let bytes = std::fs::read(run.join(LAST_WEIGHTS)).unwrap();
+    let detector = Detector::from_weights(&bytes, Device::flex())
+        .unwrap()
+        .with_nms(NmsConfig::default());
+    let dataset = FaceDataset::open(&[humanfaces]).unwrap().truncated(4);
+    let images: Vec<ImageEval> = (0..4)
+        .map(|i| {
+            let sample = dataset.load(i).unwrap();
+            let (w, h) = sample.image.dimensions();
+            let view = ImageView::new(sample.image.as_raw(), w, h, PixelFormat::Rgb).unwrap();
+            ImageEval {
+                truth: dataset
+                    .labels(i)
+                    .iter()
+                    .map(|&(bbox, ignore)| GroundTruth { bbox, ignore })
+                    .collect(),
+                predictions: detector
+                    .detect(&view)
+                    .unwrap()
+                    .iter()
+                    .map(|f| Scored {
+                        bbox: Corners::from_xywh(f.x, f.y, f.width, f.height),
+                        score: f.score,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let report = score(&images, 0.5);
+    let all = &report.results[0];
+    assert!(all.ap >= 0.8 && all.recall >= 0.8, "on its own training images: {report}");
+}
+
+fn run_history(run: &Path) -> History {
+    History::load(run).unwrap()
+}
+
+fn ssdface() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ssdface"))
+}
+
+fn train_args<'a>(data: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "train", "--data", data, "--val", data, "--out", out, "--max-images", "12",
+        "--epochs", "3", "--batch-size", "4", "--input-size", "160x120", "--workers", "0",
+    ]
+}
+
+#[test]
+fn a_run_killed_mid_epoch_resumes_to_the_same_result() {
+    let dir = common::scratch("resume_run");
+    let data = common::data_dir().join("humanfaces");
+    let data = data.to_str().unwrap();
+    let (straight, killed) = (dir.join("straight"), dir.join("killed"));
+
+    let status = ssdface()
+        .args(train_args(data, straight.to_str().unwrap()))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    // Kill the second run once it is inside epoch 2 (epoch 1's history written, 2's not).
+    let mut child = ssdface()
+        .args(train_args(data, killed.to_str().unwrap()))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while run_history(&killed).epochs.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(300), "epoch 1 never finished");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it was killed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(run_history(&killed).epochs.len(), 1, "killed inside epoch 2");
+
+    let status = ssdface()
+        .args(["train", "--resume", killed.to_str().unwrap()])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let (a, b) = (run_history(&straight), run_history(&killed));
+    assert_eq!(a.epochs.len(), 3);
+    assert_eq!(b.epochs.len(), 3);
+    for (x, y) in a.epochs.iter().zip(&b.epochs) {
+        // Same data order, augmentation and initial weights; float sums in another order
+        // may differ in the last bits.
+        for (name, p, q) in [
+            ("train loss", x.train_loss, y.train_loss),
+            ("val loss", x.val_loss, y.val_loss),
+            ("learning rate", x.learning_rate, y.learning_rate),
+        ] {
+            assert!(
+                (p - q).abs() <= 1e-3 * p.abs().max(1.0),
+                "epoch {}: {name} {p} straight vs {q} resumed",
+                x.epoch
+            );
+        }
+    }
+    // The resumed run's weights load and are for the configured network.
+    let (config, _) = weights::load_file(&killed.join(BEST_WEIGHTS), &Device::flex()).unwrap();
+    assert_eq!((config.input_width, config.input_height), (160, 120));
+}
