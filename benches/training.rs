@@ -31,7 +31,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let config = SsdConfig::new();
     let images = FaceDataset::open(&[data_dir().join("train")]).expect("training data");
-    let dataset = AugmentedDataset::new(images, AugmentConfig::new(), config.clone(), 0.35, 1, true, 0);
+    let dataset = AugmentedDataset::new(
+        images,
+        AugmentConfig::new(),
+        config.clone(),
+        0.35,
+        1,
+        true,
+        0,
+    );
 
     // The input pipeline alone, one thread.
     let n = 64;

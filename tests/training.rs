@@ -45,9 +45,17 @@ fn a_tiny_run_overfits_and_then_finds_its_faces() {
     };
     let report = train::start(&run, &tiny_config(), &data, vec![Device::flex()], None).unwrap();
     let epochs = &report.history.epochs;
-    assert!(epochs.len() >= 10, "stopped after {} epochs: {:?}", epochs.len(), report.stopped);
+    assert!(
+        epochs.len() >= 10,
+        "stopped after {} epochs: {:?}",
+        epochs.len(),
+        report.stopped
+    );
     let (first, last) = (epochs[0].train_loss, epochs.last().unwrap().train_loss);
-    assert!(last <= first / 2.0, "training loss went from {first} to {last}");
+    assert!(
+        last <= first / 2.0,
+        "training loss went from {first} to {last}"
+    );
 
     // The last epoch's f16 weights, at the command line's default threshold.
     let bytes = std::fs::read(run.join(LAST_WEIGHTS)).unwrap();
@@ -80,7 +88,10 @@ fn a_tiny_run_overfits_and_then_finds_its_faces() {
         .collect();
     let report = score(&images, 0.5);
     let all = &report.results[0];
-    assert!(all.ap >= 0.8 && all.recall >= 0.8, "on its own training images: {report}");
+    assert!(
+        all.ap >= 0.8 && all.recall >= 0.8,
+        "on its own training images: {report}"
+    );
 }
 
 fn run_history(run: &Path) -> History {
@@ -93,8 +104,23 @@ fn ssdface() -> Command {
 
 fn train_args<'a>(data: &'a str, out: &'a str) -> Vec<&'a str> {
     vec![
-        "train", "--data", data, "--val", data, "--out", out, "--max-images", "12",
-        "--epochs", "3", "--batch-size", "4", "--input-size", "160x120", "--workers", "0",
+        "train",
+        "--data",
+        data,
+        "--val",
+        data,
+        "--out",
+        out,
+        "--max-images",
+        "12",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "4",
+        "--input-size",
+        "160x120",
+        "--workers",
+        "0",
     ]
 }
 
@@ -120,14 +146,24 @@ fn a_run_killed_mid_epoch_resumes_to_the_same_result() {
         .unwrap();
     let started = Instant::now();
     while run_history(&killed).epochs.is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(300), "epoch 1 never finished");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it was killed");
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "epoch 1 never finished"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was killed"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(run_history(&killed).epochs.len(), 1, "killed inside epoch 2");
+    assert_eq!(
+        run_history(&killed).epochs.len(),
+        1,
+        "killed inside epoch 2"
+    );
 
     let status = ssdface()
         .args(["train", "--resume", killed.to_str().unwrap()])

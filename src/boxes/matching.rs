@@ -47,7 +47,7 @@ pub fn match_priors(
         })
         .collect();
     let mut forced = vec![false; priors.len()];
-    for f in 0..faces.len() {
+    for (f, _) in faces.iter().enumerate() {
         let best = (0..priors.len())
             .filter(|&p| !forced[p] && overlaps[p][f] > 0.0)
             .max_by(|&a, &b| overlaps[a][f].total_cmp(&overlaps[b][f]));

@@ -1,8 +1,8 @@
 //! The input pipeline: images decoded and augmented in parallel workers, matched to priors,
 //! and stacked into batches on the training device.
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::{Dataset, DatasetError as BurnDatasetError};

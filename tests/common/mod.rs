@@ -1,6 +1,9 @@
 //! Fixtures shared by the integration tests: the real images in `../shared/data` and a
 //! scratch folder per test.
 
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 
 /// `../shared/data` beside the repository (or `$SSDFACE_DATA`). Missing data is a failure,
