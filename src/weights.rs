@@ -9,6 +9,22 @@
 //!
 //! Parameters are stored in f32 or f16 ([`Precision`]); loading casts them back to the
 //! module's f32 either way.
+//!
+//! ```
+//! use burn::prelude::*;
+//! use ssdface::{model::SsdConfig, weights};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let device = Device::flex();
+//! let config = SsdConfig::new();
+//! let model = config.init(&device)?;
+//! let path = std::env::temp_dir().join("model.ssdface");
+//! weights::save_file(&model, &config, weights::Precision::Half, &path)?;
+//! let (config, model) = weights::load_file(&path, &device)?;
+//! # assert_eq!(config, SsdConfig::new());
+//! # Ok(())
+//! # }
+//! ```
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
