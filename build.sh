@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Build the detector for the browser: the library compiled to WebAssembly (release).
-# Prints the module's size, raw and gzipped.
+# Build the detector for the browser: the library compiled to WebAssembly (release, `web`
+# feature), bound to JavaScript by wasm-bindgen into pkg/, and copied into www/pkg/ for the
+# demo page. Prints the sizes, raw and gzipped.
+#
+#   SSDFACE_WEIGHTS=path/to/model.ssdface ./build.sh   also serves those weights to www/
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ssdface-target}"
@@ -9,9 +12,36 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     rustup target add wasm32-unknown-unknown
 fi
 
-cargo build --release --lib --target wasm32-unknown-unknown --no-default-features
+# wasm-bindgen's CLI must match the library version exactly.
+version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
+if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $version"; then
+    cargo install wasm-bindgen-cli --version "$version"
+fi
 
-wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/ssdface.wasm"
-raw=$(stat -c %s "$wasm")
-gz=$(gzip -9 -c "$wasm" | wc -c)
-echo "built $wasm: $((raw / 1024)) KiB, $((gz / 1024)) KiB gzipped"
+cargo build --profile wasm-small --lib --target wasm32-unknown-unknown --no-default-features --features web
+wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-small/ssdface.wasm"
+wasm-bindgen --target web --out-dir pkg --out-name ssdface "$wasm"
+
+# Debian's binaryen (version 108) emits broken modules from this input: use wasm-opt only
+# when it is recent enough.
+if command -v wasm-opt >/dev/null; then
+    opt_version=$(wasm-opt --version | grep -o '[0-9]\+' | head -1)
+    if [ "${opt_version:-0}" -ge 116 ]; then
+        wasm-opt -O3 --enable-bulk-memory --enable-nontrapping-float-to-int \
+            -o pkg/ssdface_bg.wasm pkg/ssdface_bg.wasm
+    else
+        echo "skipping wasm-opt $opt_version (older than 116)"
+    fi
+fi
+
+mkdir -p www/pkg
+cp pkg/ssdface.js pkg/ssdface_bg.wasm www/pkg/
+if [ -n "${SSDFACE_WEIGHTS:-}" ]; then
+    cp "$SSDFACE_WEIGHTS" www/model.ssdface
+fi
+
+for file in pkg/ssdface_bg.wasm pkg/ssdface.js; do
+    raw=$(stat -c %s "$file")
+    gz=$(gzip -9 -c "$file" | wc -c)
+    echo "$file: $((raw / 1024)) KiB, $((gz / 1024)) KiB gzipped"
+done

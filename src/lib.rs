@@ -5,9 +5,12 @@
 //! - [`preprocess`]: pixel buffers to normalised input tensors.
 //! - [`weights`]: saving and loading trained weights (f32 or f16), from files or bytes.
 //! - [`detector`]: the whole pipeline, image in, faces out.
+//! - `web` (feature `web`): the browser API over the detector.
+//! - `train` (feature `train`): native training; [`eval`]: WIDER FACE-style evaluation.
 
 pub mod boxes;
 pub mod data;
+pub mod default_model;
 pub mod detector;
 pub mod eval;
 pub mod model;
@@ -16,6 +19,8 @@ pub mod plots;
 pub mod preprocess;
 #[cfg(feature = "train")]
 pub mod train;
+#[cfg(feature = "web")]
+pub mod web;
 pub mod weights;
 
 /// Write a file so that readers see the old contents or the new, never a part: write a

@@ -12,38 +12,15 @@ use ssdface::boxes::{Corners, NmsConfig, Scored};
 use ssdface::data::FaceDataset;
 use ssdface::detector::Detector;
 use ssdface::eval::{GroundTruth, ImageEval, score};
-use ssdface::model::SsdConfig;
 use ssdface::preprocess::{ImageView, PixelFormat};
-use ssdface::train::{
-    self, AugmentConfig, BEST_WEIGHTS, History, LAST_WEIGHTS, RunData, TrainConfig,
-};
+use ssdface::train::{BEST_WEIGHTS, History, LAST_WEIGHTS};
 use ssdface::weights;
-
-/// Four photos with large faces, at a small input size: learnable in a few dozen steps.
-fn tiny_config() -> TrainConfig {
-    TrainConfig::new()
-        .with_model(SsdConfig::new().at_input_size(160, 120).unwrap())
-        .with_augment(AugmentConfig::none())
-        .with_batch_size(2)
-        .with_epochs(40)
-        .with_learning_rate(5e-3)
-        .with_warmup_epochs(0)
-        // Batch-norm statistics need some steps to settle before validation means anything.
-        .with_early_stopping_patience(40)
-        .with_plateau_patience(40)
-        .with_workers(0)
-}
 
 #[test]
 fn a_tiny_run_overfits_and_then_finds_its_faces() {
     let run = common::scratch("overfit_run");
     let humanfaces = common::data_dir().join("humanfaces");
-    let data = RunData {
-        train: vec![humanfaces.clone()],
-        val: humanfaces.clone(),
-        max_images: Some(4),
-    };
-    let report = train::start(&run, &tiny_config(), &data, vec![Device::flex()], None).unwrap();
+    let report = common::train_tiny(&run);
     let epochs = &report.history.epochs;
     assert!(
         epochs.len() >= 10,

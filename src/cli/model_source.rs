@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use burn::prelude::*;
+use ssdface::default_model::DEFAULT_WEIGHTS;
 use ssdface::model::{Ssd, SsdConfig};
 use ssdface::weights;
 
@@ -21,13 +22,16 @@ pub struct ModelArgs {
 impl ModelArgs {
     /// Load the model on `device`, with the input-size override applied to its config.
     pub fn load(&self, device: &Device) -> anyhow::Result<(SsdConfig, Ssd)> {
-        let Some(path) = &self.weights else {
-            bail!(
+        let (config, model) = match (&self.weights, DEFAULT_WEIGHTS) {
+            (Some(path), _) => weights::load_file(path, device).context("cannot load weights")?,
+            (None, Some(bytes)) => {
+                weights::from_bytes(bytes, device).context("cannot load the bundled model")?
+            }
+            (None, None) => bail!(
                 "this build has no bundled model yet: pass --weights FILE \
                  (weights written by `ssdface train`)"
-            );
+            ),
         };
-        let (config, model) = weights::load_file(path, device).context("cannot load weights")?;
         Ok((self.apply_input_size(config)?, model))
     }
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Detection speed in the browser and natively on the same 640x480 frame, in one run.
+#
+#   bench/browser.sh [PHOTO]        (default: the first validation photo)
+#   SSDFACE_WEIGHTS=model.ssdface bench/browser.sh   for a build that bundles no model
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ssdface-target}"
+photo="${1:-}"
+if [ -z "$photo" ]; then
+    photo="../shared/data/val/images/$(sed -n 1p ../shared/data/val/labels.txt)"
+fi
+photo=$(realpath "$photo")
+
+./build.sh >/dev/null
+echo "== browser"
+node bench/browser.mjs "$photo"
+echo "== native"
+SSDFACE_FRAME="$photo" cargo bench --bench detection 2>/dev/null | grep -v '^$'

@@ -1,0 +1,133 @@
+// Soak: 2,000 fake-camera frames through the live page on each backend, sampling the JS heap
+// and the WebGPU buffers alive (counted by wrapping createBuffer/destroy) every 100 frames.
+// Growth after warm-up means a leak.
+//
+//   node bench/soak.mjs PHOTO [FRAMES]   (after ./build.sh)
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { launch, openDetector, serve } from "./lib.mjs";
+
+const [photo, framesArg] = process.argv.slice(2);
+if (!photo) {
+  console.error("usage: node bench/soak.mjs PHOTO [FRAMES]");
+  process.exit(2);
+}
+const total = Number(framesArg ?? 2000);
+const warmUp = 200;
+const www = fileURLToPath(new URL("../www", import.meta.url));
+const { origin, close } = await serve(www);
+
+/// Chromium's fake camera plays a .y4m: 640x480 I420 frames of the photo.
+async function writeY4m(path) {
+  const browser = await launch();
+  const page = await browser.newPage();
+  const rgba = await page.evaluate(async (base64) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const bitmap = await createImageBitmap(new Blob([bytes]));
+    const context = new OffscreenCanvas(640, 480).getContext("2d");
+    context.drawImage(bitmap, 0, 0, 640, 480);
+    return Array.from(context.getImageData(0, 0, 640, 480).data);
+  }, (await readFile(photo)).toString("base64"));
+  await browser.close();
+  const [w, h] = [640, 480];
+  const y = Buffer.alloc(w * h);
+  const u = Buffer.alloc(w * h / 4);
+  const v = Buffer.alloc(w * h / 4);
+  for (let row = 0; row < h; row++) {
+    for (let x = 0; x < w; x++) {
+      const i = (row * w + x) * 4;
+      const [r, g, b] = [rgba[i], rgba[i + 1], rgba[i + 2]];
+      y[row * w + x] = Math.round(16 + 0.257 * r + 0.504 * g + 0.098 * b);
+      if (x % 2 === 0 && row % 2 === 0) {
+        const j = (row / 2) * (w / 2) + x / 2;
+        u[j] = Math.round(128 - 0.148 * r - 0.291 * g + 0.439 * b);
+        v[j] = Math.round(128 + 0.439 * r - 0.368 * g - 0.071 * b);
+      }
+    }
+  }
+  const frame = Buffer.concat([Buffer.from("FRAME\n"), y, u, v]);
+  const header = Buffer.from(`YUV4MPEG2 W${w} H${h} F30:1 Ip A1:1 C420jpeg\n`);
+  await writeFile(path, Buffer.concat([header, ...Array(30).fill(frame)]));
+}
+
+const y4m = join(await mkdtemp(join(tmpdir(), "ssdface-soak-")), "face.y4m");
+await writeY4m(y4m);
+const browser = await launch(["--enable-precise-memory-info", "--use-fake-ui-for-media-stream",
+  "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${y4m}`]);
+
+console.log(`soak: ${total} camera frames of ${photo} per backend; samples every 100 frames`);
+for (const backend of ["webgpu", "cpu"]) {
+  const context = await browser.newContext();
+  await context.addInitScript(() => {
+    const stats = { buffers: 0, bytes: 0 };
+    window.gpuBufferStats = stats;
+    if (!window.GPUDevice) return;
+    const sizes = new WeakMap();
+    const create = GPUDevice.prototype.createBuffer;
+    GPUDevice.prototype.createBuffer = function (descriptor) {
+      const buffer = create.call(this, descriptor);
+      stats.buffers += 1;
+      stats.bytes += descriptor.size;
+      sizes.set(buffer, descriptor.size);
+      return buffer;
+    };
+    const destroy = GPUBuffer.prototype.destroy;
+    GPUBuffer.prototype.destroy = function () {
+      if (sizes.has(this)) {
+        stats.buffers -= 1;
+        stats.bytes -= sizes.get(this);
+        sizes.delete(this);
+      }
+      return destroy.call(this);
+    };
+  });
+  let page;
+  try {
+    page = await openDetector(context, origin, backend);
+  } catch (error) {
+    console.log(`${backend}: unavailable: ${error.message}`);
+    await context.close();
+    continue;
+  }
+  const name = await page.evaluate(() => window.ssdface.detector.backend);
+  if (name !== backend) {
+    console.log(`${backend}: unavailable (the page chose ${name})`);
+    await context.close();
+    continue;
+  }
+  await page.click("#camera");
+  const started = Date.now();
+  const samples = [];
+  let next = 100;
+  while (next <= total) {
+    await page.waitForFunction((n) => window.ssdface.frames >= n, next, { timeout: 0, polling: 50 });
+    samples.push(await page.evaluate(() => ({
+      frames: window.ssdface.frames,
+      heap: performance.memory.usedJSHeapSize,
+      buffers: window.gpuBufferStats.buffers,
+      bytes: window.gpuBufferStats.bytes,
+      faces: window.lastFaces.length,
+    })));
+    next += 100;
+  }
+  const seconds = (Date.now() - started) / 1000;
+  await page.click("#camera");
+  const error = await page.locator("#error").textContent();
+  console.log(`\n${backend}: ${total} frames in ${seconds.toFixed(0)} s (${(total / seconds).toFixed(1)} fps)` +
+    `${error ? `; page error: ${error}` : ""}`);
+  console.log("   frame   JS heap MiB   GPU buffers   GPU MiB   faces");
+  for (const s of samples) {
+    console.log(`${String(s.frames).padStart(8)} ${(s.heap / 2 ** 20).toFixed(2).padStart(13)}` +
+      `${String(s.buffers).padStart(14)} ${(s.bytes / 2 ** 20).toFixed(2).padStart(9)} ${String(s.faces).padStart(7)}`);
+  }
+  const base = samples.find((s) => s.frames >= warmUp) ?? samples[0];
+  const last = samples[samples.length - 1];
+  console.log(`growth from frame ${base.frames} to ${last.frames}: JS heap ` +
+    `${((last.heap - base.heap) / 2 ** 20).toFixed(2)} MiB, GPU buffers ${last.buffers - base.buffers} ` +
+    `(${((last.bytes - base.bytes) / 2 ** 20).toFixed(2)} MiB)`);
+  await context.close();
+}
+await browser.close();
+close();

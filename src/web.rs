@@ -1,0 +1,301 @@
+//! The browser API (`web` feature): a thin wasm-bindgen layer over [`Detector`].
+//!
+//! ```js
+//! const detector = await FaceDetector.create({ scoreThreshold: 0.6 });
+//! const faces = await detector.detect(video); // [{ x, y, width, height, score }, ...]
+//! ```
+//!
+//! WebGPU is used when the browser gives an adapter, the CPU (compiled to wasm) otherwise.
+//! Results are read back asynchronously, as WebGPU requires; decoding and suppression run in
+//! plain Rust on the few kilobytes read back.
+
+use std::cell::RefCell;
+
+use burn::prelude::*;
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{
+    HtmlCanvasElement, HtmlImageElement, HtmlVideoElement, ImageBitmap, ImageData, OffscreenCanvas,
+    OffscreenCanvasRenderingContext2d,
+};
+
+use crate::boxes::NmsConfig;
+use crate::default_model::DEFAULT_WEIGHTS;
+use crate::detector::{Detector, Face};
+use crate::preprocess::{ImageView, PixelFormat};
+
+thread_local! {
+    // burn's wgpu runtime is initialised once per page; later detectors share it.
+    static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
+}
+
+/// A face detector running in the browser.
+#[wasm_bindgen]
+pub struct FaceDetector {
+    detector: Detector,
+    backend: &'static str,
+}
+
+/// Read an optional property of a JS options object.
+fn option(options: &JsValue, name: &str) -> Result<Option<JsValue>, JsError> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(None);
+    }
+    if !options.is_object() {
+        return Err(JsError::new("options must be an object"));
+    }
+    let value = Reflect::get(options, &JsValue::from_str(name))
+        .map_err(|_| JsError::new(&format!("cannot read option {name}")))?;
+    Ok((!value.is_undefined() && !value.is_null()).then_some(value))
+}
+
+fn number_option(options: &JsValue, name: &str) -> Result<Option<f64>, JsError> {
+    option(options, name)?
+        .map(|v| {
+            v.as_f64()
+                .filter(|n| n.is_finite())
+                .ok_or_else(|| JsError::new(&format!("option {name} must be a finite number")))
+        })
+        .transpose()
+}
+
+fn unit_option(options: &JsValue, name: &str) -> Result<Option<f32>, JsError> {
+    match number_option(options, name)? {
+        Some(v) if !(0.0..=1.0).contains(&v) => Err(JsError::new(&format!(
+            "option {name} must be between 0 and 1, got {v}"
+        ))),
+        other => Ok(other.map(|v| v as f32)),
+    }
+}
+
+async fn webgpu_device() -> Result<Device, String> {
+    if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
+        return Ok(device);
+    }
+    let device = Device::wgpu_options()
+        .init_async()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
+    Ok(device)
+}
+
+#[wasm_bindgen]
+impl FaceDetector {
+    /// Create a detector. Options (all optional): `backend` (`"auto"`, `"webgpu"` or `"cpu"`),
+    /// `scoreThreshold` (0.5), `iouThreshold` (0.3), `maxFaces` (200), `inputWidth` and
+    /// `inputHeight` (the model's own, multiples of 8), `weights` (a `Uint8Array` of an
+    /// ssdface weights file).
+    pub async fn create(options: JsValue) -> Result<FaceDetector, JsError> {
+        console_error_panic_hook::set_once();
+        let backend = match option(&options, "backend")? {
+            None => "auto".to_string(),
+            Some(v) => v
+                .as_string()
+                .ok_or_else(|| JsError::new("option backend must be a string"))?,
+        };
+        let (device, backend) = match backend.as_str() {
+            "cpu" => (Device::flex(), "cpu"),
+            "webgpu" => (
+                webgpu_device()
+                    .await
+                    .map_err(|e| JsError::new(&format!("WebGPU is not available: {e}")))?,
+                "webgpu",
+            ),
+            "auto" => match webgpu_device().await {
+                Ok(device) => (device, "webgpu"),
+                Err(_) => (Device::flex(), "cpu"),
+            },
+            other => {
+                return Err(JsError::new(&format!(
+                    "option backend must be \"auto\", \"webgpu\" or \"cpu\", got {other:?}"
+                )));
+            }
+        };
+        let bytes = match option(&options, "weights")? {
+            Some(v) => v
+                .dyn_into::<Uint8Array>()
+                .map_err(|_| JsError::new("option weights must be a Uint8Array"))?
+                .to_vec(),
+            None => DEFAULT_WEIGHTS
+                .ok_or_else(|| {
+                    JsError::new("this build bundles no model: pass the weights option")
+                })?
+                .to_vec(),
+        };
+        let mut detector =
+            Detector::from_weights(&bytes, device).map_err(|e| JsError::new(&e.to_string()))?;
+        let width = number_option(&options, "inputWidth")?;
+        let height = number_option(&options, "inputHeight")?;
+        if width.is_some() || height.is_some() {
+            let config = detector.config();
+            let w = width.map_or(config.input_width, |w| w as usize);
+            let h = height.map_or(config.input_height, |h| h as usize);
+            detector = detector
+                .with_input_size(w, h)
+                .map_err(|e| JsError::new(&e.to_string()))?;
+        }
+        let mut nms = NmsConfig::default();
+        if let Some(t) = unit_option(&options, "scoreThreshold")? {
+            nms.score_threshold = t;
+        }
+        if let Some(t) = unit_option(&options, "iouThreshold")? {
+            nms.iou_threshold = t;
+        }
+        if let Some(n) = number_option(&options, "maxFaces")? {
+            if n < 1.0 {
+                return Err(JsError::new("option maxFaces must be at least 1"));
+            }
+            nms.max_detections = n as usize;
+        }
+        Ok(FaceDetector {
+            detector: detector.with_nms(nms),
+            backend,
+        })
+    }
+
+    /// `"webgpu"` or `"cpu"`: where the network runs.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.to_string()
+    }
+
+    /// The score threshold faces must reach.
+    #[wasm_bindgen(getter, js_name = scoreThreshold)]
+    pub fn score_threshold(&self) -> f32 {
+        self.detector.nms().score_threshold
+    }
+
+    /// Change the score threshold (0..1) for later calls.
+    #[wasm_bindgen(setter, js_name = scoreThreshold)]
+    pub fn set_score_threshold(&mut self, threshold: f32) -> Result<(), JsError> {
+        if !(0.0..=1.0).contains(&threshold) {
+            return Err(JsError::new("scoreThreshold must be between 0 and 1"));
+        }
+        let nms = NmsConfig {
+            score_threshold: threshold,
+            ..*self.detector.nms()
+        };
+        self.detector = self.detector.clone().with_nms(nms);
+        Ok(())
+    }
+
+    /// Faces in `source`: an `ImageData`, a canvas (`HTMLCanvasElement`, `OffscreenCanvas`),
+    /// an `HTMLVideoElement`, an `HTMLImageElement`, an `ImageBitmap`, or
+    /// `{ data, width, height }` with RGBA bytes. Boxes are in the source's pixels.
+    pub async fn detect(&self, source: JsValue) -> Result<Array, JsError> {
+        let (pixels, width, height) = rgba_pixels(&source)?;
+        let view = ImageView::new(&pixels, width, height, PixelFormat::Rgba)
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        let faces = self
+            .detector
+            .detect_async(&view)
+            .await
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        Ok(faces.iter().map(face_object).collect())
+    }
+
+    /// Free the network's memory (GPU buffers on WebGPU). The detector cannot be used after.
+    pub fn dispose(self) {}
+}
+
+fn face_object(face: &Face) -> JsValue {
+    let object = Object::new();
+    for (key, value) in [
+        ("x", face.x),
+        ("y", face.y),
+        ("width", face.width),
+        ("height", face.height),
+        ("score", face.score),
+    ] {
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = Reflect::set(
+            &object,
+            &JsValue::from_str(key),
+            &JsValue::from_f64(value as f64),
+        );
+    }
+    object.into()
+}
+
+/// RGBA bytes and size of any supported source.
+fn rgba_pixels(source: &JsValue) -> Result<(Vec<u8>, u32, u32), JsError> {
+    if let Some(image) = source.dyn_ref::<ImageData>() {
+        return Ok((image.data().to_vec(), image.width(), image.height()));
+    }
+    let (width, height) = if let Some(video) = source.dyn_ref::<HtmlVideoElement>() {
+        if video.video_width() == 0 {
+            return Err(JsError::new(
+                "the video has no frame yet (wait for loadeddata)",
+            ));
+        }
+        (video.video_width(), video.video_height())
+    } else if let Some(canvas) = source.dyn_ref::<HtmlCanvasElement>() {
+        (canvas.width(), canvas.height())
+    } else if let Some(canvas) = source.dyn_ref::<OffscreenCanvas>() {
+        (canvas.width(), canvas.height())
+    } else if let Some(bitmap) = source.dyn_ref::<ImageBitmap>() {
+        (bitmap.width(), bitmap.height())
+    } else if let Some(image) = source.dyn_ref::<HtmlImageElement>() {
+        if !image.complete() || image.natural_width() == 0 {
+            return Err(JsError::new("the image has not loaded"));
+        }
+        (image.natural_width(), image.natural_height())
+    } else if source.is_object() {
+        return raw_rgba(source);
+    } else {
+        return Err(JsError::new(
+            "detect() takes ImageData, a canvas, a video, an image, an ImageBitmap or \
+             { data, width, height }",
+        ));
+    };
+    if width == 0 || height == 0 {
+        return Err(JsError::new(&format!(
+            "the source is empty ({width}x{height})"
+        )));
+    }
+    let canvas = OffscreenCanvas::new(width, height)
+        .map_err(|_| JsError::new("cannot create an OffscreenCanvas"))?;
+    let context: OffscreenCanvasRenderingContext2d = canvas
+        .get_context("2d")
+        .ok()
+        .flatten()
+        .and_then(|c| c.dyn_into().ok())
+        .ok_or_else(|| JsError::new("cannot get a 2D context"))?;
+    let drawn = if let Some(video) = source.dyn_ref::<HtmlVideoElement>() {
+        context.draw_image_with_html_video_element(video, 0.0, 0.0)
+    } else if let Some(canvas) = source.dyn_ref::<HtmlCanvasElement>() {
+        context.draw_image_with_html_canvas_element(canvas, 0.0, 0.0)
+    } else if let Some(canvas) = source.dyn_ref::<OffscreenCanvas>() {
+        context.draw_image_with_offscreen_canvas(canvas, 0.0, 0.0)
+    } else if let Some(bitmap) = source.dyn_ref::<ImageBitmap>() {
+        context.draw_image_with_image_bitmap(bitmap, 0.0, 0.0)
+    } else {
+        let image = source.unchecked_ref::<HtmlImageElement>();
+        context.draw_image_with_html_image_element(image, 0.0, 0.0)
+    };
+    drawn.map_err(|_| JsError::new("cannot draw the source (is it cross-origin?)"))?;
+    let data = context
+        .get_image_data(0.0, 0.0, width as f64, height as f64)
+        .map_err(|_| JsError::new("cannot read the source's pixels (is it cross-origin?)"))?;
+    Ok((data.data().to_vec(), width, height))
+}
+
+/// `{ data, width, height }` with `width * height * 4` RGBA bytes.
+fn raw_rgba(source: &JsValue) -> Result<(Vec<u8>, u32, u32), JsError> {
+    let field = |name: &str| Reflect::get(source, &JsValue::from_str(name)).ok();
+    let dimension = |name: &str| {
+        field(name)
+            .and_then(|v| v.as_f64())
+            .filter(|v| *v >= 1.0 && v.fract() == 0.0 && *v <= u32::MAX as f64)
+            .map(|v| v as u32)
+            .ok_or_else(|| JsError::new(&format!("{name} must be a positive whole number")))
+    };
+    let (width, height) = (dimension("width")?, dimension("height")?);
+    let data = field("data")
+        .filter(|d| d.is_object())
+        .map(|d| Uint8Array::new(&d).to_vec())
+        .ok_or_else(|| JsError::new("data must be a Uint8Array or Uint8ClampedArray"))?;
+    Ok((data, width, height))
+}

@@ -1,0 +1,166 @@
+// Browser tests of the demo page in Debian's headless Chromium, driven by playwright-core.
+// Run by tests/browser.rs, which builds the page and passes, through the environment:
+//   SSDFACE_WWW           the built www/ folder (with pkg/ and model.ssdface)
+//   SSDFACE_PHOTO         a photo with faces
+//   SSDFACE_NATIVE_JSON   the native CLI's faces for that photo (JSON array of faces)
+//   SSDFACE_Y4M           a .y4m video made from that photo, for the fake camera
+//   SSDFACE_ARTIFACTS     where to write screenshots
+// Exits non-zero when a check fails.
+import { createServer } from "node:http";
+import { readFile } from "node:fs/promises";
+import { extname, join, normalize } from "node:path";
+import { chromium } from "playwright-core";
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const www = env("SSDFACE_WWW");
+const photo = env("SSDFACE_PHOTO");
+const native = JSON.parse(await readFile(env("SSDFACE_NATIVE_JSON"), "utf8"));
+const y4m = env("SSDFACE_Y4M");
+const artifacts = env("SSDFACE_ARTIFACTS");
+
+const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm" };
+const server = createServer(async (request, response) => {
+  const path = normalize(decodeURIComponent(new URL(request.url, "http://x").pathname));
+  const file = join(www, path.endsWith("/") ? `${path}index.html` : path);
+  try {
+    const body = await readFile(file);
+    response.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" });
+    response.end(body);
+  } catch {
+    response.writeHead(404).end();
+  }
+});
+await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+const baseArgs = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+  "--disable-sync", "--no-first-run", "--disable-quic"];
+async function launch(extra) {
+  return chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: [...baseArgs, ...extra] });
+}
+
+let failures = 0;
+async function check(name, body) {
+  const started = Date.now();
+  try {
+    await body();
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (error) {
+    failures += 1;
+    console.log(`FAIL ${name}: ${error.stack ?? error}`);
+  }
+}
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/// Faces equal within 2 px and 0.02 of score, compared in score order.
+function assertSameFaces(actual, expected, what) {
+  const order = (faces) => [...faces].sort((a, b) => b.score - a.score);
+  const [a, e] = [order(actual), order(expected)];
+  assert(a.length === e.length, `${what}: ${a.length} faces vs ${e.length}: ${JSON.stringify(a)} vs ${JSON.stringify(e)}`);
+  a.forEach((face, i) => {
+    for (const key of ["x", "y", "width", "height"]) {
+      assert(Math.abs(face[key] - e[i][key]) <= 2, `${what}: face ${i} ${key} ${face[key]} vs ${e[i][key]}`);
+    }
+    assert(Math.abs(face.score - e[i].score) <= 0.02, `${what}: face ${i} score ${face.score} vs ${e[i].score}`);
+  });
+}
+
+/// Open the page, collecting console errors; wait until the detector is ready.
+async function openPage(browser, query = "") {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("console", (message) => message.type() === "error" && errors.push(message.text()));
+  page.on("pageerror", (error) => errors.push(error.message));
+  await page.goto(`${origin}/index.html${query}`);
+  await page.waitForFunction(() => window.ssdface || !document.getElementById("error").hidden, null, { timeout: 120000 });
+  const error = await page.locator("#error").textContent();
+  assert(await page.locator("#error").isHidden(), `page error: ${error}`);
+  return { page, errors };
+}
+
+async function detectPhoto(page) {
+  await page.evaluate(() => { window.lastFaces = undefined; });
+  await page.setInputFiles("#photo", photo);
+  await page.waitForFunction(() => window.lastFaces !== undefined, null, { timeout: 120000 });
+  return page.evaluate(() => window.lastFaces);
+}
+
+const gpuBrowser = await launch(["--enable-unsafe-webgpu", "--use-fake-ui-for-media-stream",
+  "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${y4m}`]);
+
+let cpuFaces = null;
+await check("page loads without console errors; CPU path matches the native CLI", async () => {
+  const { page, errors } = await openPage(gpuBrowser, "?backend=cpu");
+  assert((await page.locator("#backend").textContent()).includes("CPU"), "backend label");
+  cpuFaces = await detectPhoto(page);
+  assert(cpuFaces.length > 0, "no faces found in the photo");
+  assertSameFaces(cpuFaces, native, "CPU wasm vs native");
+  await page.screenshot({ path: join(artifacts, "photo-cpu.png") });
+  assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
+  await page.close();
+});
+
+await check("WebGPU is chosen where available and matches the CPU path", async () => {
+  const { page, errors } = await openPage(gpuBrowser, "");
+  const backend = await page.evaluate(() => window.ssdface.detector.backend);
+  assert(backend === "webgpu", `expected WebGPU, got ${backend}`);
+  const faces = await detectPhoto(page);
+  assertSameFaces(faces, native, "WebGPU vs native");
+  if (cpuFaces) assertSameFaces(faces, cpuFaces, "WebGPU vs CPU");
+  await page.screenshot({ path: join(artifacts, "photo-webgpu.png") });
+  assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
+  await page.close();
+});
+
+await check("the fake camera gives live boxes and a moving frame counter", async () => {
+  const { page, errors } = await openPage(gpuBrowser, "?backend=cpu");
+  await page.click("#camera");
+  await page.waitForFunction(() => (window.lastFaces?.length ?? 0) > 0, null, { timeout: 60000 });
+  const frames = async () => page.evaluate(() => window.ssdface.frames);
+  const first = await frames();
+  await page.waitForTimeout(1500);
+  const second = await frames();
+  assert(second > first, `frames did not advance (${first} -> ${second})`);
+  const fps = await page.locator("#fps").textContent();
+  assert(/^[1-9]\d* fps$/.test(fps), `fps counter shows ${fps}`);
+  await page.screenshot({ path: join(artifacts, "camera.png") });
+  await page.click("#camera");
+  assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
+  await page.close();
+});
+await gpuBrowser.close();
+
+await check("a denied camera is explained and photos still work", async () => {
+  const browser = await launch([]);
+  const context = await browser.newContext({ permissions: [] });
+  const page = await context.newPage();
+  await page.goto(`${origin}/index.html?backend=cpu`);
+  await page.waitForFunction(() => window.ssdface, null, { timeout: 120000 });
+  await page.click("#camera");
+  await page.waitForFunction(() => !document.getElementById("error").hidden, null, { timeout: 30000 });
+  const message = await page.locator("#error").textContent();
+  assert(/camera/i.test(message) && /photo/i.test(message), `message: ${message}`);
+  const faces = await detectPhoto(page);
+  assert(faces.length > 0, "photo mode after a denied camera");
+  await browser.close();
+});
+
+await check("without WebGPU the page falls back to the CPU", async () => {
+  const browser = await launch(["--disable-features=WebGPU"]);
+  const { page, errors } = await openPage(browser, "");
+  const backend = await page.evaluate(() => window.ssdface.detector.backend);
+  assert(backend === "cpu", `expected the CPU fallback, got ${backend}`);
+  assertSameFaces(await detectPhoto(page), native, "fallback vs native");
+  assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
+  await browser.close();
+});
+
+server.close();
+console.log(failures === 0 ? "all browser checks passed" : `${failures} browser checks failed`);
+process.exit(failures === 0 ? 0 : 1);

@@ -1,0 +1,185 @@
+// The live page: camera frames or a chosen photo go through the wasm detector; boxes are
+// drawn on a canvas. One frame is processed at a time, so slow devices skip frames instead of
+// piling work up.
+import init, { FaceDetector } from "./pkg/ssdface.js";
+
+const $ = (id) => document.getElementById(id);
+const view = $("view");
+const context = view.getContext("2d");
+const video = $("video");
+const threshold = $("threshold");
+
+let detector = null;
+let streaming = false;
+let lastPhoto = null;
+const frameTimes = [];
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+function setStatus(message) {
+  $("status").textContent = message;
+}
+
+/// Weights: the bundled model, or `model.ssdface` served beside the page when the build has none.
+async function createDetector(backend) {
+  const options = { backend, scoreThreshold: Number(threshold.value) };
+  try {
+    return await FaceDetector.create(options);
+  } catch (error) {
+    if (!String(error.message).includes("bundles no model")) throw error;
+    const response = await fetch("model.ssdface");
+    if (!response.ok) throw new Error("no model: this build bundles none and model.ssdface is missing");
+    options.weights = new Uint8Array(await response.arrayBuffer());
+    return await FaceDetector.create(options);
+  }
+}
+
+function drawFaces(faces, mirrored) {
+  const lineWidth = Math.max(2, view.width / 300);
+  context.lineWidth = lineWidth;
+  context.font = `${Math.max(12, view.width / 45)}px system-ui, sans-serif`;
+  context.textBaseline = "bottom";
+  for (const face of faces) {
+    const x = mirrored ? view.width - face.x - face.width : face.x;
+    context.strokeStyle = "#0f0";
+    context.strokeRect(x, face.y, face.width, face.height);
+    const label = face.score.toFixed(2);
+    const textWidth = context.measureText(label).width + 6;
+    const top = Math.max(0, face.y - parseInt(context.font, 10) - 4);
+    context.fillStyle = "rgba(0,0,0,0.7)";
+    context.fillRect(x, top, textWidth, parseInt(context.font, 10) + 4);
+    context.fillStyle = "#0f0";
+    context.fillText(label, x + 3, top + parseInt(context.font, 10) + 2);
+  }
+  $("count").textContent = `${faces.length} faces`;
+}
+
+let frames = 0;
+function recordFrame(ms) {
+  frames += 1;
+  if (window.ssdface) window.ssdface.frames = frames;
+  const now = performance.now();
+  frameTimes.push(now);
+  while (frameTimes.length && now - frameTimes[0] > 1000) frameTimes.shift();
+  $("fps").textContent = `${frameTimes.length} fps`;
+  $("ms").textContent = `${ms.toFixed(1)} ms/frame`;
+}
+
+async function detectAndDraw(source, mirrored) {
+  const started = performance.now();
+  const faces = await detector.detect(source);
+  recordFrame(performance.now() - started);
+  context.save();
+  if (mirrored) {
+    context.translate(view.width, 0);
+    context.scale(-1, 1);
+  }
+  context.drawImage(source, 0, 0, view.width, view.height);
+  context.restore();
+  drawFaces(faces, mirrored);
+  // Exposed for automated tests and curious users.
+  window.lastFaces = faces;
+  return faces;
+}
+
+async function cameraLoop() {
+  if (!streaming) return;
+  try {
+    if (video.readyState >= 2) {
+      // The user sees a mirror image of themselves; boxes are mirrored with it.
+      await detectAndDraw(video, true);
+    }
+  } catch (error) {
+    showError(error.message);
+  }
+  requestAnimationFrame(cameraLoop);
+}
+
+async function startCamera() {
+  showError("");
+  if (!navigator.mediaDevices?.getUserMedia) {
+    showError("This browser gives no camera access here (it needs https or localhost). Photos still work.");
+    return;
+  }
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+    video.srcObject = stream;
+    await video.play();
+    view.width = video.videoWidth;
+    view.height = video.videoHeight;
+    streaming = true;
+    $("camera").textContent = "Stop camera";
+    setStatus("Camera running.");
+    cameraLoop();
+  } catch (error) {
+    const reason = error.name === "NotAllowedError" ? "Camera permission was denied."
+      : error.name === "NotFoundError" ? "No camera was found."
+      : `The camera could not start (${error.message}).`;
+    showError(`${reason} You can still choose or drop a photo.`);
+  }
+}
+
+function stopCamera() {
+  streaming = false;
+  for (const track of video.srcObject?.getTracks() ?? []) track.stop();
+  video.srcObject = null;
+  $("camera").textContent = "Start camera";
+  setStatus("Camera stopped.");
+}
+
+async function showPhoto(file) {
+  showError("");
+  if (streaming) stopCamera();
+  try {
+    const bitmap = await createImageBitmap(file);
+    view.width = bitmap.width;
+    view.height = bitmap.height;
+    lastPhoto = bitmap;
+    const faces = await detectAndDraw(bitmap, false);
+    setStatus(`${file.name}: ${faces.length} faces.`);
+  } catch (error) {
+    showError(`Cannot read this photo: ${error.message}`);
+  }
+}
+
+threshold.addEventListener("input", async () => {
+  $("threshold-value").textContent = Number(threshold.value).toFixed(2);
+  if (!detector) return;
+  detector.scoreThreshold = Number(threshold.value);
+  if (!streaming && lastPhoto) await detectAndDraw(lastPhoto, false);
+});
+$("camera").addEventListener("click", () => (streaming ? stopCamera() : startCamera()));
+$("photo").addEventListener("change", (event) => event.target.files[0] && showPhoto(event.target.files[0]));
+const stage = $("stage");
+stage.addEventListener("dragover", (event) => { event.preventDefault(); stage.classList.add("dragging"); });
+stage.addEventListener("dragleave", () => stage.classList.remove("dragging"));
+stage.addEventListener("drop", (event) => {
+  event.preventDefault();
+  stage.classList.remove("dragging");
+  const file = event.dataTransfer.files[0];
+  if (file) showPhoto(file);
+});
+
+async function main() {
+  await init();
+  const wanted = new URLSearchParams(location.search).get("backend") ?? "auto";
+  try {
+    detector = await createDetector(wanted);
+  } catch (error) {
+    setStatus("The detector could not start.");
+    showError(error.message);
+    return;
+  }
+  const name = detector.backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)";
+  $("backend").textContent = `backend: ${name}`;
+  setStatus(detector.backend === "webgpu" || wanted === "cpu"
+    ? "Ready: start the camera or choose a photo."
+    : "Ready on the CPU: this browser has no WebGPU, detection is slower.");
+  $("camera").disabled = false;
+  window.ssdface = { detector, detectAndDraw, frames };
+}
+
+main();
