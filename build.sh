@@ -20,7 +20,7 @@ fi
 
 cargo build --profile wasm-small --lib --target wasm32-unknown-unknown --no-default-features --features web
 wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-small/ssdface.wasm"
-wasm-bindgen --target web --out-dir pkg --out-name ssdface "$wasm"
+wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir pkg --out-name ssdface "$wasm"
 
 # Debian's binaryen (version 108) emits broken modules from this input: use wasm-opt only
 # when it is recent enough.

@@ -1,8 +1,9 @@
 //! The whole pipeline for users: pixels in, faces in source-image pixels out.
 //!
-//! The network runs on the chosen burn device; scores and offsets are read back once per image
-//! and decoded, suppressed and mapped to source pixels in plain Rust ([`crate::boxes`]), so the
-//! same code serves native and browser callers.
+//! The network runs on the chosen burn device, which also turns the logits into face
+//! probabilities and keeps only the best-scoring priors ([`candidate_rows`]): those few rows are
+//! read back once per image, then decoded, suppressed and mapped to source pixels in plain Rust
+//! ([`crate::boxes`]), so the same code serves native and browser callers.
 
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
@@ -61,16 +62,19 @@ impl Decoder {
         &self.nms
     }
 
-    /// Decode rows of `[face probability, 4 offsets]`, one per prior, into faces in a
-    /// `width` x `height` source image: threshold, decode, suppress, map to pixels.
+    /// Decode [`candidate_rows`] (`[prior index, face probability, 4 offsets]` each) into faces
+    /// in a `width` x `height` source image: threshold, decode, suppress, map to pixels.
     pub fn decode(&self, rows: &[f32], width: u32, height: u32) -> Vec<Face> {
         let candidates: Vec<Scored> = rows
-            .chunks_exact(5)
-            .zip(&self.priors)
-            .filter(|(row, _)| row[0] >= self.nms.score_threshold)
-            .map(|(row, prior)| Scored {
-                bbox: decode([row[1], row[2], row[3], row[4]], prior, self.variances).to_corners(),
-                score: row[0],
+            .chunks_exact(CANDIDATE_ROW)
+            .filter(|row| row[1] >= self.nms.score_threshold)
+            .filter_map(|row| {
+                let prior = self.priors.get(row[0] as usize)?;
+                Some(Scored {
+                    bbox: decode([row[2], row[3], row[4], row[5]], prior, self.variances)
+                        .to_corners(),
+                    score: row[1],
+                })
             })
             .collect();
         non_max_suppression(&candidates, &self.nms)
@@ -90,10 +94,32 @@ impl Decoder {
     }
 }
 
-/// Per prior: face probability and the four offsets, `[batch, priors, 5]`, from raw output.
-pub fn prediction_rows(output: SsdOutput) -> Tensor<3> {
-    let face = softmax(output.logits, 2).narrow(2, 1, 1);
-    Tensor::cat(vec![face, output.offsets], 2)
+/// Values per row of [`candidate_rows`].
+pub const CANDIDATE_ROW: usize = 6;
+
+/// Per image, the `k` priors most likely to be faces, best first: `[batch, k, 6]` rows of
+/// `[prior index, face probability, 4 offsets]` (`k` is capped at the number of priors).
+///
+/// Selecting on the device means that only these rows cross to the CPU: on WebGPU a frame
+/// reads back `k` rows instead of one per prior.
+pub fn candidate_rows(output: SsdOutput, k: usize) -> Tensor<3> {
+    let [batch, priors, _] = output.offsets.dims();
+    let k = k.clamp(1, priors);
+    let face = softmax(output.logits, 2)
+        .narrow(2, 1, 1)
+        .reshape([batch, priors]);
+    let (scores, indices) = face.topk_with_indices(k, 1);
+    let offsets = output
+        .offsets
+        .gather(1, indices.clone().unsqueeze_dim::<3>(2).repeat_dim(2, 4));
+    Tensor::cat(
+        vec![
+            indices.float().unsqueeze_dim(2),
+            scores.unsqueeze_dim(2),
+            offsets,
+        ],
+        2,
+    )
 }
 
 /// A ready-to-use face detector: network, priors and decoding thresholds.
@@ -160,7 +186,7 @@ impl Detector {
     #[cfg(not(target_family = "wasm"))]
     pub fn detect(&self, image: &ImageView) -> Result<Vec<Face>, DetectError> {
         let data = self
-            .prediction_rows(image)
+            .candidate_rows(image)
             .try_into_data()
             .map_err(|e| DetectError::Readback(format!("{e:?}")))?;
         Ok(self.decode_rows(&data, image.width, image.height))
@@ -169,19 +195,19 @@ impl Detector {
     /// Detect faces, reading the result back asynchronously (works on every device).
     pub async fn detect_async(&self, image: &ImageView<'_>) -> Result<Vec<Face>, DetectError> {
         let data = self
-            .prediction_rows(image)
+            .candidate_rows(image)
             .into_data_async()
             .await
             .map_err(|e| DetectError::Readback(format!("{e:?}")))?;
         Ok(self.decode_rows(&data, image.width, image.height))
     }
 
-    /// Per prior: face probability and the four offsets, `[priors, 5]`, still on the device.
-    fn prediction_rows(&self, image: &ImageView) -> Tensor<2> {
+    /// The image's [`candidate_rows`], `[k, 6]`, still on the device.
+    fn candidate_rows(&self, image: &ImageView) -> Tensor<2> {
         let input = to_input_tensor(image, &self.config, &self.device);
-        let rows = prediction_rows(self.model.forward(input));
-        let [_, priors, _] = rows.dims();
-        rows.reshape([priors, 5])
+        let rows = candidate_rows(self.model.forward(input), self.nms().top_k);
+        let [_, k, _] = rows.dims();
+        rows.reshape([k, CANDIDATE_ROW])
     }
 
     fn decode_rows(&self, data: &TensorData, width: u32, height: u32) -> Vec<Face> {
@@ -198,6 +224,34 @@ mod tests {
     use crate::boxes::{Corners, encode};
 
     #[test]
+    fn candidate_rows_keep_the_best_priors_with_their_offsets() {
+        let device = Device::flex();
+        // Three priors; logits make prior 2 the likeliest face, then prior 0.
+        let logits = Tensor::<3>::from_floats([[[0.0, 1.0], [2.0, 0.0], [0.0, 3.0]]], &device);
+        let offsets = Tensor::<3>::from_floats(
+            [[
+                [1.0, 2.0, 3.0, 4.0],
+                [5.0, 6.0, 7.0, 8.0],
+                [9.0, 10.0, 11.0, 12.0],
+            ]],
+            &device,
+        );
+        let rows = candidate_rows(SsdOutput { logits, offsets }, 2);
+        assert_eq!(rows.dims(), [1, 2, CANDIDATE_ROW]);
+        let rows = rows.into_data().try_into_vec::<f32>().unwrap();
+        let sigmoid = |x: f32| 1.0 / (1.0 + (-x).exp());
+        let want = [
+            [2.0, sigmoid(3.0), 9.0, 10.0, 11.0, 12.0],
+            [0.0, sigmoid(1.0), 1.0, 2.0, 3.0, 4.0],
+        ];
+        for (got, want) in rows.chunks_exact(CANDIDATE_ROW).zip(want) {
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 1e-5, "{got:?} vs {want:?}");
+            }
+        }
+    }
+
+    #[test]
     fn decode_finds_an_encoded_box_in_source_pixels() {
         let device = Device::flex();
         let config = SsdConfig::new();
@@ -207,11 +261,11 @@ mod tests {
         // A face at normalised (0.25..0.5, 0.5..0.75), claimed by prior 100 with score 0.9, and a
         // near-duplicate from prior 101 with score 0.8 that suppression must remove.
         let truth = Corners::new(0.25, 0.5, 0.5, 0.75).to_center_size();
-        let mut rows = vec![0.0f32; priors.len() * 5];
-        for (prior, score) in [(100, 0.9), (101, 0.8)] {
-            rows[prior * 5] = score;
+        let mut rows = Vec::new();
+        for (prior, score) in [(100, 0.9), (101, 0.8), (7, 0.2)] {
             let offsets = encode(&truth, &priors[prior], Variances::default());
-            rows[prior * 5 + 1..prior * 5 + 5].copy_from_slice(&offsets);
+            rows.extend([prior as f32, score]);
+            rows.extend(offsets);
         }
         let faces = Decoder::new(detector.config(), NmsConfig::default()).decode(&rows, 640, 360);
         assert_eq!(faces.len(), 1);

@@ -84,7 +84,8 @@ async fn webgpu_device() -> Result<Device, String> {
 #[wasm_bindgen]
 impl FaceDetector {
     /// Create a detector. Options (all optional): `backend` (`"auto"`, `"webgpu"` or `"cpu"`),
-    /// `scoreThreshold` (0.5), `iouThreshold` (0.3), `maxFaces` (200), `inputWidth` and
+    /// `scoreThreshold` (0.5), `iouThreshold` (0.3), `topK` (candidates entering suppression,
+    /// 100), `maxFaces` (100), `inputWidth` and
     /// `inputHeight` (the model's own, multiples of 8), `weights` (a `Uint8Array` of an
     /// ssdface weights file).
     pub async fn create(options: JsValue) -> Result<FaceDetector, JsError> {
@@ -142,6 +143,12 @@ impl FaceDetector {
         }
         if let Some(t) = unit_option(&options, "iouThreshold")? {
             nms.iou_threshold = t;
+        }
+        if let Some(n) = number_option(&options, "topK")? {
+            if n < 1.0 {
+                return Err(JsError::new("option topK must be at least 1"));
+            }
+            nms.top_k = n as usize;
         }
         if let Some(n) = number_option(&options, "maxFaces")? {
             if n < 1.0 {

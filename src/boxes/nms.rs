@@ -16,7 +16,8 @@ pub struct NmsConfig {
     pub score_threshold: f32,
     /// A box overlapping a kept, higher-scoring box by more than this IoU is suppressed.
     pub iou_threshold: f32,
-    /// Only the `top_k` best-scoring candidates enter suppression (bounds its quadratic cost).
+    /// Only the `top_k` best-scoring candidates enter suppression. Detection selects them on
+    /// the device, so this also bounds what is read back per image.
     pub top_k: usize,
     /// At most this many boxes are returned.
     pub max_detections: usize,
@@ -27,8 +28,21 @@ impl Default for NmsConfig {
         Self {
             score_threshold: 0.5,
             iou_threshold: 0.3,
+            top_k: 100,
+            max_detections: 100,
+        }
+    }
+}
+
+impl NmsConfig {
+    /// Thresholds for evaluation: every candidate down to a score of 0.01, so the
+    /// precision-recall curve reaches the highest recall the model has.
+    pub fn evaluation() -> Self {
+        Self {
+            score_threshold: 0.01,
             top_k: 1000,
-            max_detections: 200,
+            max_detections: 1000,
+            ..Self::default()
         }
     }
 }

@@ -32,8 +32,11 @@ pub struct DetectArgs {
     /// Boxes overlapping a better one by more than this IoU are suppressed.
     #[arg(long, default_value_t = 0.3, value_name = "T")]
     iou_threshold: f32,
+    /// Only this many best-scoring candidates enter suppression.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    top_k: usize,
     /// At most this many faces per image.
-    #[arg(long, default_value_t = 200, value_name = "N")]
+    #[arg(long, default_value_t = 100, value_name = "N")]
     max_faces: usize,
 }
 
@@ -52,8 +55,8 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let nms = NmsConfig {
         score_threshold: args.score_threshold,
         iou_threshold: args.iou_threshold,
+        top_k: args.top_k,
         max_detections: args.max_faces,
-        ..NmsConfig::default()
     };
     let detector = Detector::new(model, config, device).with_nms(nms);
 

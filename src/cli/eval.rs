@@ -36,7 +36,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let (config, model) = args.model.load(&device)?;
     let detector = Detector::new(model, config, device).with_nms(NmsConfig {
         score_threshold: args.score_threshold,
-        ..NmsConfig::default()
+        ..NmsConfig::evaluation()
     });
     let dataset = FaceDataset::open(std::slice::from_ref(&args.data))?;
     let bar = ProgressBar::new(dataset.len() as u64);

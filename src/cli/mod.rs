@@ -5,6 +5,8 @@ mod backend;
 mod detect;
 mod draw;
 mod eval;
+#[cfg(feature = "train")]
+mod export;
 mod font;
 mod info;
 mod inputs;
@@ -33,6 +35,9 @@ enum Command {
     /// Train a model, or resume a run.
     #[cfg(feature = "train")]
     Train(train::TrainArgs),
+    /// Write a weights file from a training run's checkpoint (also while it trains).
+    #[cfg(feature = "train")]
+    Export(export::ExportArgs),
     /// Score a model on a labelled folder (WIDER FACE protocol).
     Eval(eval::EvalArgs),
 }
@@ -44,6 +49,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Info(args) => info::run(args),
         #[cfg(feature = "train")]
         Command::Train(args) => train::run(args),
+        #[cfg(feature = "train")]
+        Command::Export(args) => export::run(args),
         Command::Eval(args) => eval::run(args),
     }
 }

@@ -229,7 +229,7 @@ impl Numeric for ImagesPerSecond {
     }
 }
 
-/// One validation image: per-prior rows `[face probability, 4 offsets]`, its size, its faces.
+/// One validation image: its [`candidate_rows`](crate::detector::candidate_rows), size and faces.
 pub struct ApImage {
     rows: Vec<f32>,
     size: (u32, u32),
@@ -246,14 +246,14 @@ impl Adaptor<ApInput> for StepOutput {
         let Some(predictions) = &self.predictions else {
             return ApInput { images: Vec::new() };
         };
-        let [_, priors, _] = predictions.dims();
+        let [_, k, width] = predictions.dims();
         let rows = predictions
             .clone()
             .into_data()
             .try_into_vec::<f32>()
             .expect("predictions are f32");
         let images = rows
-            .chunks_exact(priors * 5)
+            .chunks_exact(k * width)
             .zip(&self.truth)
             .map(|(rows, (size, truth))| ApImage {
                 rows: rows.to_vec(),

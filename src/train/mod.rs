@@ -25,8 +25,8 @@ pub use metrics::{ApMetric, ImagesPerSecond, LossPart, LossPartMetric, names};
 pub use policy::{EpochEndPolicy, draw_curves};
 pub use progress::ProgressRenderer;
 pub use run::{
-    BEST_WEIGHTS, CONFIG_FILE, LAST_WEIGHTS, RunData, RunError, RunReport, load_checkpoint, resume,
-    start,
+    BEST_WEIGHTS, CONFIG_FILE, LAST_WEIGHTS, RunData, RunError, RunReport, export_checkpoint,
+    load_checkpoint, resume, start,
 };
 pub use schedule::DetectorSchedule;
 pub use step::{StepOutput, TrainingModel};

@@ -72,7 +72,7 @@ pub enum RunError {
     #[error("{0} already holds a training run: resume it with --resume, or choose another --out")]
     Exists(PathBuf),
     /// `--resume` on a folder without a run.
-    #[error("{0} holds no training run to resume ({CONFIG_FILE} is missing)")]
+    #[error("{0} holds no training run ({CONFIG_FILE} is missing)")]
     NotARun(PathBuf),
     /// Data could not be read.
     #[error(transparent)]
@@ -88,6 +88,14 @@ pub enum RunError {
     /// burn-train reported a failure.
     #[error("training failed: {0}")]
     Training(String),
+    /// The run has no checkpoint of the asked epoch.
+    #[error("{run} has no model checkpoint{}", .epoch.map(|e| format!(" of epoch {e}")).unwrap_or_default())]
+    NoCheckpoint {
+        /// The run folder.
+        run: PathBuf,
+        /// The epoch asked for, if one was.
+        epoch: Option<usize>,
+    },
 }
 
 fn file_error(path: &Path, e: impl std::fmt::Display) -> RunError {
@@ -247,13 +255,7 @@ fn launch(
         });
     }
     let policy = EpochEndPolicy::new(run.to_path_buf(), history, config, deadline, lr_factor);
-    let decoder = Decoder::new(
-        &config.model,
-        NmsConfig {
-            score_threshold: 0.01,
-            ..NmsConfig::default()
-        },
-    );
+    let decoder = Decoder::new(&config.model, NmsConfig::evaluation());
     let checkpoints = ComposedCheckpointingStrategy::builder()
         .add(KeepLastNCheckpoints::new(2))
         .add(MetricCheckpointingStrategy::new(
@@ -335,6 +337,50 @@ fn export_weights(
             .map_err(|e| file_error(&path, e))?;
     }
     Ok(())
+}
+
+/// Write the network of a run's checkpoint to `out` as a weights file: epoch `epoch`, or the
+/// newest checkpoint when `None`. Reads only finished checkpoints, so it works while the run
+/// is still training. Returns the epoch written.
+pub fn export_checkpoint(
+    run: &Path,
+    epoch: Option<usize>,
+    out: &Path,
+    precision: Precision,
+) -> Result<usize, RunError> {
+    let config_path = run.join(CONFIG_FILE);
+    if !config_path.exists() {
+        return Err(RunError::NotARun(run.to_path_buf()));
+    }
+    let config = TrainConfig::load(&config_path).map_err(|e| file_error(&config_path, e))?;
+    let no_checkpoint = || RunError::NoCheckpoint {
+        run: run.to_path_buf(),
+        epoch,
+    };
+    let epoch = match epoch {
+        Some(e) => Some(e).filter(|&e| checkpoint_file(run, "model", e).is_file()),
+        None => newest_model_checkpoint(run),
+    }
+    .ok_or_else(no_checkpoint)?;
+    let device = Device::flex();
+    let ssd = load_checkpoint(run, &config, epoch, &device)?;
+    weights::save_file(&ssd, &config.model, precision, out).map_err(|e| file_error(out, e))?;
+    Ok(epoch)
+}
+
+/// The highest epoch with a model checkpoint in `run`.
+fn newest_model_checkpoint(run: &Path) -> Option<usize> {
+    std::fs::read_dir(run.join("checkpoint"))
+        .ok()?
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name();
+            let epoch = name
+                .to_str()?
+                .strip_prefix("model-")?
+                .strip_suffix(".bpk")?;
+            epoch.parse().ok()
+        })
+        .max()
 }
 
 /// The network of a run's checkpoint.

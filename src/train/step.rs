@@ -7,7 +7,8 @@ use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
 
 use super::loader::DetectionBatch;
 use super::loss::multibox_loss;
-use crate::detector::prediction_rows;
+use crate::boxes::NmsConfig;
+use crate::detector::candidate_rows;
 use crate::eval::GroundTruth;
 use crate::model::Ssd;
 
@@ -29,7 +30,7 @@ pub struct StepOutput {
     pub location: Tensor<1>,
     /// Classification part.
     pub confidence: Tensor<1>,
-    /// Validation only: `[batch, priors, 5]` face probability and offsets per prior.
+    /// Validation only: `[batch, k, 6]` [`candidate_rows`] of each image.
     pub predictions: Option<Tensor<3>>,
     /// Validation only: each image's size and labelled faces.
     pub truth: Vec<((u32, u32), Vec<GroundTruth>)>,
@@ -38,7 +39,8 @@ pub struct StepOutput {
 impl TrainingModel {
     fn losses(&self, batch: DetectionBatch, keep_predictions: bool) -> StepOutput {
         let output = self.ssd.forward(batch.images);
-        let predictions = keep_predictions.then(|| prediction_rows(output.clone()));
+        let predictions =
+            keep_predictions.then(|| candidate_rows(output.clone(), NmsConfig::evaluation().top_k));
         let parts = multibox_loss(
             output.logits,
             output.offsets,
