@@ -1,5 +1,5 @@
 // Milliseconds per 640x480 frame in headless Chromium, for each backend the browser offers:
-// cold (first call) and the warm median of 100 frames after 10 warm-up frames. Each call is
+// cold (first call) and the warm median of 100 frames (BENCH_FRAMES) after 10 warm-up frames. Each call is
 // the whole `detector.detect(imageData)`: copy-in, preprocessing, network, read-back, decoding.
 //
 //   node bench/browser.mjs PHOTO   (after ./build.sh; bench/browser.sh runs everything)
@@ -17,7 +17,14 @@ const { origin, close } = await serve(www);
 const browser = await launch();
 const photoBase64 = (await readFile(photo)).toString("base64");
 
-console.log(`Chromium ${browser.version()}, frame ${photo} resized to 640x480`);
+const probe = await browser.newPage();
+await probe.goto(`${origin}/index.html`);
+const adapter = await probe.evaluate(async () => {
+  const info = (await navigator.gpu?.requestAdapter())?.info;
+  return info ? `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.trim() : "none";
+});
+await probe.close();
+console.log(`Chromium ${browser.version()}, WebGPU adapter: ${adapter}; frame ${photo} resized to 640x480`);
 for (const backend of ["webgpu", "cpu"]) {
   let page;
   try {
@@ -46,7 +53,7 @@ for (const backend of ["webgpu", "cpu"]) {
       times.push(performance.now() - started);
     }
     return { backend: detector.backend, cold, times, faces };
-  }, { photoBase64, warmUp: 10, frames: 100 });
+  }, { photoBase64, warmUp: 10, frames: Number(process.env.BENCH_FRAMES ?? 100) });
   const { median, min, max } = summary(result.times);
   console.log(`  browser ${result.backend.padEnd(8)} median ${median.toFixed(1).padStart(6)} ms/frame ` +
     `(min ${min.toFixed(1)}, max ${max.toFixed(1)}; cold ${result.cold.toFixed(0)} ms; ${result.faces} faces)`);

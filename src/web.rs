@@ -69,6 +69,30 @@ fn unit_option(options: &JsValue, name: &str) -> Result<Option<f32>, JsError> {
     }
 }
 
+/// The decoding thresholds of the options, checked.
+fn nms_options(options: &JsValue) -> Result<NmsConfig, JsError> {
+    let mut nms = NmsConfig::default();
+    if let Some(t) = unit_option(options, "scoreThreshold")? {
+        nms.score_threshold = t;
+    }
+    if let Some(t) = unit_option(options, "iouThreshold")? {
+        nms.iou_threshold = t;
+    }
+    if let Some(n) = number_option(options, "topK")? {
+        if n < 1.0 {
+            return Err(JsError::new("option topK must be at least 1"));
+        }
+        nms.top_k = n as usize;
+    }
+    if let Some(n) = number_option(options, "maxFaces")? {
+        if n < 1.0 {
+            return Err(JsError::new("option maxFaces must be at least 1"));
+        }
+        nms.max_detections = n as usize;
+    }
+    Ok(nms)
+}
+
 async fn webgpu_device() -> Result<Device, String> {
     if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
         return Ok(device);
@@ -90,6 +114,8 @@ impl FaceDetector {
     /// ssdface weights file).
     pub async fn create(options: JsValue) -> Result<FaceDetector, JsError> {
         console_error_panic_hook::set_once();
+        // Every option is checked before the (slow) device and weights set-up.
+        let nms = nms_options(&options)?;
         let backend = match option(&options, "backend")? {
             None => "auto".to_string(),
             Some(v) => v
@@ -136,25 +162,6 @@ impl FaceDetector {
             detector = detector
                 .with_input_size(w, h)
                 .map_err(|e| JsError::new(&e.to_string()))?;
-        }
-        let mut nms = NmsConfig::default();
-        if let Some(t) = unit_option(&options, "scoreThreshold")? {
-            nms.score_threshold = t;
-        }
-        if let Some(t) = unit_option(&options, "iouThreshold")? {
-            nms.iou_threshold = t;
-        }
-        if let Some(n) = number_option(&options, "topK")? {
-            if n < 1.0 {
-                return Err(JsError::new("option topK must be at least 1"));
-            }
-            nms.top_k = n as usize;
-        }
-        if let Some(n) = number_option(&options, "maxFaces")? {
-            if n < 1.0 {
-                return Err(JsError::new("option maxFaces must be at least 1"));
-            }
-            nms.max_detections = n as usize;
         }
         Ok(FaceDetector {
             detector: detector.with_nms(nms),

@@ -48,7 +48,7 @@ pub struct SsdConfig {
     pub stages: Vec<StageConfig>,
     /// Output channels of each extra stride-2 layer after the backbone (before the multiplier);
     /// each adds a detection level for large faces.
-    #[config(default = "vec![512]")]
+    #[config(default = "vec![384]")]
     pub extra_channels: Vec<usize>,
     /// Prior side lengths in input pixels, one list per detection level (finest first).
     #[config(default = "default_min_sizes()")]
@@ -73,7 +73,7 @@ fn default_stages() -> Vec<StageConfig> {
         StageConfig::new(4, 48, 1, 2),
         StageConfig::new(4, 64, 2, 2).with_tap(true),
         StageConfig::new(6, 128, 3, 2),
-        StageConfig::new(6, 192, 2, 1).with_tap(true),
+        StageConfig::new(6, 192, 1, 1).with_tap(true),
         StageConfig::new(6, 320, 1, 2).with_tap(true),
     ]
 }

@@ -106,6 +106,40 @@ await check("page loads without console errors; CPU path matches the native CLI"
   await page.close();
 });
 
+await check("bad calls reject with Errors and the detector keeps working", async () => {
+  const { page, errors } = await openPage(gpuBrowser, "?backend=cpu");
+  const outcome = await page.evaluate(async () => {
+    const { FaceDetector } = await import("./pkg/ssdface.js");
+    const message = async (promise) => {
+      try {
+        await promise;
+        return "no error";
+      } catch (error) {
+        return error instanceof Error ? error.message : `not an Error: ${error}`;
+      }
+    };
+    const detector = window.ssdface.detector;
+    return {
+      shortData: await message(detector.detect({ data: new Uint8Array(10), width: 100, height: 100 })),
+      notAnImage: await message(detector.detect(42)),
+      badWeights: await message(FaceDetector.create({ weights: new Uint8Array([1, 2, 3]) })),
+      badBackend: await message(FaceDetector.create({ backend: "tpu" })),
+      badThreshold: await message(FaceDetector.create({ scoreThreshold: 2 })),
+      after: Array.isArray(await detector.detect(new ImageData(64, 48))),
+    };
+  });
+  assert(/100x100/.test(outcome.shortData) || /bytes/.test(outcome.shortData), `short data: ${outcome.shortData}`);
+  assert(/detect\(\) takes/.test(outcome.notAnImage), `not an image: ${outcome.notAnImage}`);
+  assert(/weights/i.test(outcome.badWeights), `bad weights: ${outcome.badWeights}`);
+  assert(/backend/.test(outcome.badBackend), `bad backend: ${outcome.badBackend}`);
+  assert(/scoreThreshold/.test(outcome.badThreshold), `bad threshold: ${outcome.badThreshold}`);
+  assert(outcome.after, "detection after the errors returned no array");
+  const faces = await detectPhoto(page);
+  assertSameFaces(faces, native, "after bad calls");
+  assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
+  await page.close();
+});
+
 await check("WebGPU is chosen where available and matches the CPU path", async () => {
   const { page, errors } = await openPage(gpuBrowser, "");
   const backend = await page.evaluate(() => window.ssdface.detector.backend);
