@@ -2,7 +2,7 @@
 // and the WebGPU buffers alive (counted by wrapping createBuffer/destroy) every 100 frames.
 // Growth after warm-up means a leak.
 //
-//   node bench/soak.mjs PHOTO [FRAMES]   (after ./build.sh)
+//   node bench/soak.mjs PHOTO [FRAMES]   (after ./build.sh; SOAK_BACKENDS=cpu for one backend)
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -58,7 +58,7 @@ const browser = await launch(["--enable-precise-memory-info", "--use-fake-ui-for
   "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${y4m}`]);
 
 console.log(`soak: ${total} camera frames of ${photo} per backend; samples every 100 frames`);
-for (const backend of ["webgpu", "cpu"]) {
+for (const backend of (process.env.SOAK_BACKENDS ?? "webgpu,cpu").split(",")) {
   const context = await browser.newContext();
   await context.addInitScript(() => {
     const stats = { buffers: 0, bytes: 0 };
