@@ -1,5 +1,6 @@
-// Soak: 2,000 fake-camera frames through the live page on each backend, sampling the JS heap
-// and the WebGPU buffers alive (counted by wrapping createBuffer/destroy) every 100 frames.
+// Soak: 2,000 fake-camera frames through the live page on each backend, sampling the JS heap,
+// the WebAssembly memory and the WebGPU buffers alive (counted by wrapping createBuffer and
+// destroy) every 100 frames (a tenth of the run when shorter).
 // Growth after warm-up means a leak.
 //
 //   node bench/soak.mjs PHOTO [FRAMES]   (after ./build.sh; SOAK_BACKENDS=cpu for one backend)
@@ -15,7 +16,8 @@ if (!photo) {
   process.exit(2);
 }
 const total = Number(framesArg ?? 2000);
-const warmUp = 200;
+const every = Math.max(1, Math.min(100, Math.floor(total / 10)));
+const warmUp = Math.min(200, 2 * every);
 const www = fileURLToPath(new URL("../www", import.meta.url));
 const { origin, close } = await serve(www);
 
@@ -54,10 +56,11 @@ async function writeY4m(path) {
 
 const y4m = join(await mkdtemp(join(tmpdir(), "ssdface-soak-")), "face.y4m");
 await writeY4m(y4m);
+console.log(`fake camera video: ${y4m}`);
 const browser = await launch(["--enable-precise-memory-info", "--use-fake-ui-for-media-stream",
   "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${y4m}`]);
 
-console.log(`soak: ${total} camera frames of ${photo} per backend; samples every 100 frames`);
+console.log(`soak: ${total} camera frames of ${photo} per backend; samples every ${every} frames`);
 for (const backend of (process.env.SOAK_BACKENDS ?? "webgpu,cpu").split(",")) {
   const context = await browser.newContext();
   await context.addInitScript(() => {
@@ -100,32 +103,35 @@ for (const backend of (process.env.SOAK_BACKENDS ?? "webgpu,cpu").split(",")) {
   await page.click("#camera");
   const started = Date.now();
   const samples = [];
-  let next = 100;
+  let next = every;
   while (next <= total) {
     await page.waitForFunction((n) => window.ssdface.frames >= n, next, { timeout: 0, polling: 50 });
     samples.push(await page.evaluate(() => ({
       frames: window.ssdface.frames,
       heap: performance.memory.usedJSHeapSize,
+      wasm: window.ssdface.wasmMemory(),
       buffers: window.gpuBufferStats.buffers,
       bytes: window.gpuBufferStats.bytes,
       faces: window.lastFaces.length,
     })));
-    next += 100;
+    next += every;
   }
   const seconds = (Date.now() - started) / 1000;
   await page.click("#camera");
   const error = await page.locator("#error").textContent();
   console.log(`\n${backend}: ${total} frames in ${seconds.toFixed(0)} s (${(total / seconds).toFixed(1)} fps)` +
     `${error ? `; page error: ${error}` : ""}`);
-  console.log("   frame   JS heap MiB   GPU buffers   GPU MiB   faces");
+  console.log("   frame   JS heap MiB   wasm MiB   GPU buffers   GPU MiB   faces");
   for (const s of samples) {
     console.log(`${String(s.frames).padStart(8)} ${(s.heap / 2 ** 20).toFixed(2).padStart(13)}` +
+      ` ${(s.wasm / 2 ** 20).toFixed(1).padStart(10)}` +
       `${String(s.buffers).padStart(14)} ${(s.bytes / 2 ** 20).toFixed(2).padStart(9)} ${String(s.faces).padStart(7)}`);
   }
   const base = samples.find((s) => s.frames >= warmUp) ?? samples[0];
   const last = samples[samples.length - 1];
   console.log(`growth from frame ${base.frames} to ${last.frames}: JS heap ` +
-    `${((last.heap - base.heap) / 2 ** 20).toFixed(2)} MiB, GPU buffers ${last.buffers - base.buffers} ` +
+    `${((last.heap - base.heap) / 2 ** 20).toFixed(2)} MiB, wasm memory ` +
+    `${((last.wasm - base.wasm) / 2 ** 20).toFixed(1)} MiB, GPU buffers ${last.buffers - base.buffers} ` +
     `(${((last.bytes - base.bytes) / 2 ** 20).toFixed(2)} MiB)`);
   await context.close();
 }

@@ -45,50 +45,17 @@ fn write_y4m(photo: &Path, out: &Path) {
 #[test]
 fn the_page_detects_like_the_native_cli_on_cpu_and_webgpu() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert!(
-        Path::new("/usr/bin/chromium").is_file(),
-        "Debian's chromium is required (apt-get install chromium; .ci/run installs it)"
-    );
-    assert!(
-        root.join("tests/browser/node_modules/playwright-core")
-            .is_dir(),
-        "playwright-core is required (npm ci --prefix tests/browser; .ci/run installs it)"
-    );
+    common::require_browser_tools();
     let dir = common::scratch("browser");
     let run = dir.join("run");
     common::train_tiny(&run);
     let weights = run.join(LAST_WEIGHTS);
-
-    let build = Command::new("bash")
-        .arg(root.join("build.sh"))
-        .env("SSDFACE_WEIGHTS", &weights)
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "build.sh failed:\n{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
+    common::build_web(Some(&weights));
 
     let dataset = FaceDataset::open(&common::tiny_data().train).unwrap();
     let photo = dataset.path(0).to_path_buf();
-    let native = Command::new(env!("CARGO_BIN_EXE_ssdface"))
-        .args([
-            "detect",
-            photo.to_str().unwrap(),
-            "--weights",
-            weights.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        native.status.success(),
-        "{}",
-        String::from_utf8_lossy(&native.stderr)
-    );
-    let results: serde_json::Value = serde_json::from_slice(&native.stdout).unwrap();
     let native_json = dir.join("native.json");
-    std::fs::write(&native_json, results[0]["faces"].to_string()).unwrap();
+    common::write_native_faces(&photo, &weights, &native_json);
     let y4m = dir.join("face.y4m");
     write_y4m(&photo, &y4m);
 

@@ -164,7 +164,7 @@ stage.addEventListener("drop", (event) => {
 });
 
 async function main() {
-  await init();
+  const wasm = await init();
   const wanted = new URLSearchParams(location.search).get("backend") ?? "auto";
   try {
     detector = await createDetector(wanted);
@@ -179,7 +179,8 @@ async function main() {
     ? "Ready: start the camera or choose a photo."
     : "Ready on the CPU: this browser has no WebGPU, detection is slower.");
   $("camera").disabled = false;
-  window.ssdface = { detector, detectAndDraw, frames };
+  // Exposed for automated tests, benchmarks and curious users.
+  window.ssdface = { detector, detectAndDraw, frames, wasmMemory: () => wasm.memory.buffer.byteLength };
 }
 
 main();

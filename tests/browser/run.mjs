@@ -6,10 +6,9 @@
 //   SSDFACE_Y4M           a .y4m video made from that photo, for the fake camera
 //   SSDFACE_ARTIFACTS     where to write screenshots
 // Exits non-zero when a check fails.
-import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
-import { extname, join, normalize } from "node:path";
-import { chromium } from "playwright-core";
+import { join } from "node:path";
+import { assert, assertSameFaces, checker, launch, serve } from "./harness.mjs";
 
 const env = (name) => {
   const value = process.env[name];
@@ -22,54 +21,8 @@ const native = JSON.parse(await readFile(env("SSDFACE_NATIVE_JSON"), "utf8"));
 const y4m = env("SSDFACE_Y4M");
 const artifacts = env("SSDFACE_ARTIFACTS");
 
-const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm" };
-const server = createServer(async (request, response) => {
-  const path = normalize(decodeURIComponent(new URL(request.url, "http://x").pathname));
-  const file = join(www, path.endsWith("/") ? `${path}index.html` : path);
-  try {
-    const body = await readFile(file);
-    response.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" });
-    response.end(body);
-  } catch {
-    response.writeHead(404).end();
-  }
-});
-await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-const origin = `http://127.0.0.1:${server.address().port}`;
-
-const baseArgs = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
-  "--disable-sync", "--no-first-run", "--disable-quic"];
-async function launch(extra) {
-  return chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: [...baseArgs, ...extra] });
-}
-
-let failures = 0;
-async function check(name, body) {
-  const started = Date.now();
-  try {
-    await body();
-    console.log(`ok   ${name} (${Date.now() - started} ms)`);
-  } catch (error) {
-    failures += 1;
-    console.log(`FAIL ${name}: ${error.stack ?? error}`);
-  }
-}
-function assert(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-/// Faces equal within 2 px and 0.02 of score, compared in score order.
-function assertSameFaces(actual, expected, what) {
-  const order = (faces) => [...faces].sort((a, b) => b.score - a.score);
-  const [a, e] = [order(actual), order(expected)];
-  assert(a.length === e.length, `${what}: ${a.length} faces vs ${e.length}: ${JSON.stringify(a)} vs ${JSON.stringify(e)}`);
-  a.forEach((face, i) => {
-    for (const key of ["x", "y", "width", "height"]) {
-      assert(Math.abs(face[key] - e[i][key]) <= 2, `${what}: face ${i} ${key} ${face[key]} vs ${e[i][key]}`);
-    }
-    assert(Math.abs(face.score - e[i].score) <= 0.02, `${what}: face ${i} score ${face.score} vs ${e[i].score}`);
-  });
-}
+const { origin, close } = await serve(www);
+const { check, failures } = checker();
 
 /// Open the page, collecting console errors; wait until the detector is ready.
 async function openPage(browser, query = "") {
@@ -195,6 +148,6 @@ await check("without WebGPU the page falls back to the CPU", async () => {
   await browser.close();
 });
 
-server.close();
-console.log(failures === 0 ? "all browser checks passed" : `${failures} browser checks failed`);
-process.exit(failures === 0 ? 0 : 1);
+close();
+console.log(failures() === 0 ? "all browser checks passed" : `${failures()} browser checks failed`);
+process.exit(failures() === 0 ? 0 : 1);

@@ -73,3 +73,54 @@ pub fn train_tiny(run: &Path) -> train::RunReport {
     )
     .unwrap()
 }
+
+/// Checks that the browser tests' tools are present: Debian's Chromium and the npm packages
+/// of `tests/browser` (`.ci/run` installs both).
+pub fn require_browser_tools() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        Path::new("/usr/bin/chromium").is_file(),
+        "Debian's chromium is required (apt-get install chromium; .ci/run installs it)"
+    );
+    let modules = root.join("tests/browser/node_modules");
+    assert!(
+        modules.join("playwright-core").is_dir()
+            && modules.join(".bin/vite").exists()
+            && modules.join(".bin/tsc").exists(),
+        "the npm packages of tests/browser are required (npm ci --prefix tests/browser; \
+         .ci/run installs them)"
+    );
+}
+
+/// Run `build.sh` (the WebAssembly build into `pkg/` and `www/pkg/`), serving `weights` to the
+/// demo page when given.
+pub fn build_web(weights: Option<&Path>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut command = std::process::Command::new("bash");
+    command.arg(root.join("build.sh"));
+    if let Some(weights) = weights {
+        command.env("SSDFACE_WEIGHTS", weights);
+    }
+    let build = command.output().unwrap();
+    assert!(
+        build.status.success(),
+        "build.sh failed:\n{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+}
+
+/// The native CLI's faces for `photo` with `weights`, written as a JSON array to `out`.
+pub fn write_native_faces(photo: &Path, weights: &Path, out: &Path) {
+    let native = std::process::Command::new(env!("CARGO_BIN_EXE_ssdface"))
+        .args(["detect", photo.to_str().unwrap(), "--weights"])
+        .arg(weights)
+        .output()
+        .unwrap();
+    assert!(
+        native.status.success(),
+        "{}",
+        String::from_utf8_lossy(&native.stderr)
+    );
+    let results: serde_json::Value = serde_json::from_slice(&native.stdout).unwrap();
+    std::fs::write(out, results[0]["faces"].to_string()).unwrap();
+}

@@ -1,0 +1,37 @@
+// The module Web Worker behind `WorkerFaceDetector`: one detector, driven by messages
+// `{ id, type, ... }`; every message is answered with `{ id, result }` or `{ id, error }`.
+import { FaceDetector } from "./index.js";
+
+let detector = null;
+
+async function handle(message) {
+  switch (message.type) {
+    case "create":
+      detector?.dispose();
+      detector = await FaceDetector.create(message.options);
+      return { backend: detector.backend, scoreThreshold: detector.scoreThreshold };
+    case "threshold":
+      detector.scoreThreshold = message.value;
+      return null;
+    case "detect":
+      try {
+        return await detector.detect(message.image);
+      } finally {
+        message.image.close?.();
+      }
+    case "dispose":
+      detector?.dispose();
+      detector = null;
+      return null;
+    default:
+      throw new Error(`unknown message type ${message.type}`);
+  }
+}
+
+self.addEventListener("message", async ({ data }) => {
+  try {
+    self.postMessage({ id: data.id, result: await handle(data) });
+  } catch (error) {
+    self.postMessage({ id: data.id, error: error?.message ?? String(error) });
+  }
+});

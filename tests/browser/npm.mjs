@@ -1,0 +1,67 @@
+// Browser checks of the installed npm package, in Debian's headless Chromium. Run by
+// tests/npm_package.rs after it packed and installed the package and built the Vite app;
+// through the environment:
+//   SSDFACE_DIST          the Vite app's build output
+//   SSDFACE_PHOTO         a photo with faces; SSDFACE_WEIGHTS the weights to detect with
+//   SSDFACE_NATIVE_JSON   the native CLI's faces for that photo (JSON array of faces)
+// Exits non-zero when a check fails.
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { assert, assertSameFaces, checker, launch, serve } from "./harness.mjs";
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const native = JSON.parse(await readFile(env("SSDFACE_NATIVE_JSON"), "utf8"));
+const files = { "/photo.jpg": env("SSDFACE_PHOTO"), "/model.ssdface": env("SSDFACE_WEIGHTS") };
+const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+const { check, failures } = checker();
+const browser = await launch([]);
+
+/// Open `url`, wait for the page's `window.result`, fail on console errors.
+async function result(url) {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("console", (message) => message.type() === "error" && errors.push(message.text()));
+  page.on("pageerror", (error) => errors.push(error.message));
+  await page.goto(url);
+  await page.waitForFunction(() => window.result !== undefined, null, { timeout: 120000 });
+  const value = await page.evaluate(() => window.result);
+  await page.close();
+  assert(!value.error, `the page failed: ${value.error}`);
+  assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
+  return value;
+}
+
+await check("a Vite app built with the package detects like the native CLI, also in a worker", async () => {
+  const { origin, close } = await serve(env("SSDFACE_DIST"), { files });
+  try {
+    const value = await result(`${origin}/index.html`);
+    assert(value.backend === "cpu", `backend ${value.backend} (this Chromium has no WebGPU flag)`);
+    assert(value.faces.length > 0, "no faces found");
+    assertSameFaces(value.faces, native, "Vite app vs native");
+    assert(value.workerBackend === "cpu", `worker backend ${value.workerBackend}`);
+    assertSameFaces(value.workerFaces, native, "Vite app's worker vs native");
+  } finally {
+    close();
+  }
+});
+
+await check("a plain page without a bundler detects like the native CLI", async () => {
+  const { origin, close } = await serve(here("npm/plain"), {
+    files,
+    folders: { "/node_modules/": here("node_modules") },
+  });
+  try {
+    const value = await result(`${origin}/index.html`);
+    assertSameFaces(value.faces, native, "plain page vs native");
+  } finally {
+    close();
+  }
+});
+
+await browser.close();
+console.log(failures() === 0 ? "all package checks passed" : `${failures()} package checks failed`);
+process.exit(failures() === 0 ? 0 : 1);

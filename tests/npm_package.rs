@@ -1,0 +1,171 @@
+//! The npm package as users get it: `npm pack` of `pkg/`, installed from the tarball into the
+//! fixtures of `tests/browser/npm/`, then a Vite build, a plain page and a worker in headless
+//! Chromium detecting like the native CLI, and TypeScript checking right and wrong uses.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use ssdface::data::FaceDataset;
+use ssdface::train::LAST_WEIGHTS;
+
+fn run_in(dir: &Path, program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"))
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn gzipped_size(path: &Path) -> usize {
+    let gzip = Command::new("gzip").arg("-9c").arg(path).output().unwrap();
+    assert!(gzip.status.success());
+    gzip.stdout.len()
+}
+
+const TSC_ARGS: [&str; 11] = [
+    "tsc",
+    "--noEmit",
+    "--strict",
+    "--target",
+    "ES2022",
+    "--module",
+    "ESNext",
+    "--moduleResolution",
+    "bundler",
+    "--lib",
+    "ES2022,DOM",
+];
+
+#[test]
+fn the_packed_package_works_in_a_vite_app_a_plain_page_a_worker_and_typescript() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixtures = root.join("tests/browser");
+    common::require_browser_tools();
+    let dir = common::scratch("npm_package");
+    let run = dir.join("run");
+    common::train_tiny(&run);
+    let weights = run.join(LAST_WEIGHTS);
+    common::build_web(None);
+
+    // Pack, and report the size budget of what a site downloads.
+    let pack = run_in(
+        &root.join("pkg"),
+        "npm",
+        &[
+            "pack",
+            "--json",
+            "--pack-destination",
+            dir.to_str().unwrap(),
+        ],
+    );
+    assert!(pack.status.success(), "npm pack failed:\n{}", text(&pack));
+    let packed: serde_json::Value = serde_json::from_slice(&pack.stdout).unwrap();
+    let files: Vec<&str> = packed[0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "package.json",
+        "index.js",
+        "index.d.ts",
+        "worker.js",
+        "ssdface.js",
+    ] {
+        assert!(files.contains(&wanted), "{wanted} is not packed: {files:?}");
+    }
+    assert!(files.contains(&"ssdface_bg.wasm"), "the wasm is not packed");
+    for file in ["ssdface_bg.wasm", "ssdface.js", "index.js", "worker.js"] {
+        let path = root.join("pkg").join(file);
+        let size = std::fs::metadata(&path).unwrap().len();
+        println!("{file}: {size} bytes, {} gzipped", gzipped_size(&path));
+    }
+    let tarball = dir.join(packed[0]["filename"].as_str().unwrap());
+
+    // Install from the tarball only: no registry needed.
+    let install = run_in(
+        &fixtures,
+        "npm",
+        &[
+            "install",
+            "--no-save",
+            "--offline",
+            "--no-audit",
+            "--no-fund",
+            tarball.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        install.status.success(),
+        "npm install failed:\n{}",
+        text(&install)
+    );
+
+    let dist = dir.join("dist");
+    let vite = run_in(
+        &fixtures,
+        "npx",
+        &[
+            "--no-install",
+            "vite",
+            "build",
+            "npm/app",
+            "--outDir",
+            dist.to_str().unwrap(),
+            "--emptyOutDir",
+        ],
+    );
+    assert!(vite.status.success(), "vite build failed:\n{}", text(&vite));
+
+    let good = run_in(
+        &fixtures,
+        "npx",
+        &[&["--no-install"][..], &TSC_ARGS, &["npm/types/ok.ts"]].concat(),
+    );
+    assert!(
+        good.status.success(),
+        "the documented use does not type-check:\n{}",
+        text(&good)
+    );
+    let bad = run_in(
+        &fixtures,
+        "npx",
+        &[&["--no-install"][..], &TSC_ARGS, &["npm/types/bad.ts"]].concat(),
+    );
+    let errors = text(&bad);
+    assert!(!bad.status.success(), "wrong uses type-check");
+    for code in ["TS2322", "TS2345", "TS2339", "TS2673"] {
+        assert!(errors.contains(code), "no {code} among:\n{errors}");
+    }
+
+    let dataset = FaceDataset::open(&common::tiny_data().train).unwrap();
+    let photo = dataset.path(0).to_path_buf();
+    let native_json = dir.join("native.json");
+    common::write_native_faces(&photo, &weights, &native_json);
+    let output = Command::new("node")
+        .arg(fixtures.join("npm.mjs"))
+        .env("SSDFACE_DIST", &dist)
+        .env("SSDFACE_PHOTO", &photo)
+        .env("SSDFACE_WEIGHTS", &weights)
+        .env("SSDFACE_NATIVE_JSON", &native_json)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&output.stdout);
+    println!("{log}");
+    assert!(
+        output.status.success(),
+        "package checks failed:\n{log}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
