@@ -127,6 +127,14 @@ for (const backend of (process.env.SOAK_BACKENDS ?? "webgpu,cpu").split(",")) {
       ` ${(s.wasm / 2 ** 20).toFixed(1).padStart(10)}` +
       `${String(s.buffers).padStart(14)} ${(s.bytes / 2 ** 20).toFixed(2).padStart(9)} ${String(s.faces).padStart(7)}`);
   }
+  // The JS heap saws up and down with garbage collection: compare the ranges of the first and
+  // second half after warm-up rather than two samples.
+  const settled = samples.filter((s) => s.frames > warmUp);
+  const halves = [settled.slice(0, settled.length >> 1), settled.slice(settled.length >> 1)];
+  const range = (part) => part.length === 0 ? "-"
+    : `${(Math.min(...part.map((s) => s.heap)) / 2 ** 20).toFixed(1)}-` +
+      `${(Math.max(...part.map((s) => s.heap)) / 2 ** 20).toFixed(1)} MiB`;
+  console.log(`JS heap after warm-up: first half ${range(halves[0])}, second half ${range(halves[1])}`);
   const base = samples.find((s) => s.frames >= warmUp) ?? samples[0];
   const last = samples[samples.length - 1];
   console.log(`growth from frame ${base.frames} to ${last.frames}: JS heap ` +
