@@ -42,10 +42,11 @@ export interface DetectorOptions {
   topK?: number;
   /** At most this many faces per image. Default 100. */
   maxFaces?: number;
-  /** Network input width (a multiple of 8). Default: the model's own (320). */
-  inputWidth?: number;
-  /** Network input height (a multiple of 8). Default: the model's own (240). */
-  inputHeight?: number;
+  /**
+   * Network input size, sides multiples of 8: larger finds smaller faces, slower.
+   * Default: the model's own (320 x 240).
+   */
+  inputSize?: [width: number, height: number];
   /** An ssdface weights file. Default: the model bundled in the package. */
   weights?: Uint8Array;
   /**

@@ -93,6 +93,28 @@ fn nms_options(options: &JsValue) -> Result<NmsConfig, JsError> {
     Ok(nms)
 }
 
+/// `inputSize: [width, height]`, whole positive numbers (the model checks multiples of 8).
+fn input_size_option(options: &JsValue) -> Result<Option<(usize, usize)>, JsError> {
+    let Some(value) = option(options, "inputSize")? else {
+        return Ok(None);
+    };
+    let error = || JsError::new("option inputSize must be [width, height] in pixels");
+    let array = value.dyn_into::<Array>().map_err(|_| error())?;
+    let sides: Vec<usize> = array
+        .iter()
+        .map(|side| {
+            side.as_f64()
+                .filter(|v| *v >= 1.0 && v.fract() == 0.0 && *v <= 65536.0)
+                .map(|v| v as usize)
+        })
+        .collect::<Option<_>>()
+        .ok_or_else(error)?;
+    match sides[..] {
+        [width, height] => Ok(Some((width, height))),
+        _ => Err(error()),
+    }
+}
+
 async fn webgpu_device() -> Result<Device, String> {
     if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
         return Ok(device);
@@ -109,13 +131,14 @@ async fn webgpu_device() -> Result<Device, String> {
 impl FaceDetector {
     /// Create a detector. Options (all optional): `backend` (`"auto"`, `"webgpu"` or `"cpu"`),
     /// `scoreThreshold` (0.5), `iouThreshold` (0.3), `topK` (candidates entering suppression,
-    /// 100), `maxFaces` (100), `inputWidth` and
-    /// `inputHeight` (the model's own, multiples of 8), `weights` (a `Uint8Array` of an
+    /// 100), `maxFaces` (100), `inputSize`
+    /// (`[width, height]`, multiples of 8; the model's own by default), `weights` (a `Uint8Array` of an
     /// ssdface weights file).
     pub async fn create(options: JsValue) -> Result<FaceDetector, JsError> {
         console_error_panic_hook::set_once();
         // Every option is checked before the (slow) device and weights set-up.
         let nms = nms_options(&options)?;
+        let input_size = input_size_option(&options)?;
         let backend = match option(&options, "backend")? {
             None => "auto".to_string(),
             Some(v) => v
@@ -153,14 +176,9 @@ impl FaceDetector {
         };
         let mut detector =
             Detector::from_weights(&bytes, device).map_err(|e| JsError::new(&e.to_string()))?;
-        let width = number_option(&options, "inputWidth")?;
-        let height = number_option(&options, "inputHeight")?;
-        if width.is_some() || height.is_some() {
-            let config = detector.config();
-            let w = width.map_or(config.input_width, |w| w as usize);
-            let h = height.map_or(config.input_height, |h| h as usize);
+        if let Some((width, height)) = input_size {
             detector = detector
-                .with_input_size(w, h)
+                .with_input_size(width, height)
                 .map_err(|e| JsError::new(&e.to_string()))?;
         }
         Ok(FaceDetector {

@@ -72,12 +72,15 @@ await check("bad calls reject with Errors and the detector keeps working", async
       }
     };
     const detector = window.ssdface.detector;
+    const weights = new Uint8Array(await (await fetch("model.ssdface")).arrayBuffer());
     return {
       shortData: await message(detector.detect({ data: new Uint8Array(10), width: 100, height: 100 })),
       notAnImage: await message(detector.detect(42)),
       badWeights: await message(FaceDetector.create({ weights: new Uint8Array([1, 2, 3]) })),
       badBackend: await message(FaceDetector.create({ backend: "tpu" })),
       badThreshold: await message(FaceDetector.create({ scoreThreshold: 2 })),
+      badInputSize: await message(FaceDetector.create({ inputSize: [320] })),
+      oddInputSize: await message(FaceDetector.create({ inputSize: [321, 240], backend: "cpu", weights })),
       after: Array.isArray(await detector.detect(new ImageData(64, 48))),
     };
   });
@@ -86,6 +89,8 @@ await check("bad calls reject with Errors and the detector keeps working", async
   assert(/weights/i.test(outcome.badWeights), `bad weights: ${outcome.badWeights}`);
   assert(/backend/.test(outcome.badBackend), `bad backend: ${outcome.badBackend}`);
   assert(/scoreThreshold/.test(outcome.badThreshold), `bad threshold: ${outcome.badThreshold}`);
+  assert(/inputSize/.test(outcome.badInputSize), `bad input size: ${outcome.badInputSize}`);
+  assert(/8/.test(outcome.oddInputSize), `input size not a multiple of 8: ${outcome.oddInputSize}`);
   assert(outcome.after, "detection after the errors returned no array");
   const faces = await detectPhoto(page);
   assertSameFaces(faces, native, "after bad calls");

@@ -1,7 +1,7 @@
 // Compiles: the API used as documented.
 import { FaceDetector, WorkerFaceDetector, type Backend, type DetectorOptions, type Face } from "ssdface";
 
-const options: DetectorOptions = { backend: "auto", scoreThreshold: 0.6, maxFaces: 10 };
+const options: DetectorOptions = { backend: "auto", scoreThreshold: 0.6, maxFaces: 10, inputSize: [640, 480] };
 
 export async function main(video: HTMLVideoElement, bitmap: ImageBitmap): Promise<number> {
   const detector = await FaceDetector.create(options);
