@@ -1,5 +1,6 @@
 // Milliseconds per 640x480 frame in headless Chromium, for each backend the browser offers:
-// cold (first call) and the warm median of 100 frames (BENCH_FRAMES) after 10 warm-up frames. Each call is
+// cold (first call) and the warm median of 100 frames (BENCH_FRAMES) after 10 warm-up frames
+// (BENCH_BACKENDS=cpu for one backend). Each call is
 // the whole `detector.detect(imageData)`: copy-in, preprocessing, network, read-back, decoding.
 //
 //   node bench/browser.mjs PHOTO   (after ./build.sh; bench/browser.sh runs everything)
@@ -25,7 +26,7 @@ const adapter = await probe.evaluate(async () => {
 });
 await probe.close();
 console.log(`Chromium ${browser.version()}, WebGPU adapter: ${adapter}; frame ${photo} resized to 640x480`);
-for (const backend of ["webgpu", "cpu"]) {
+for (const backend of (process.env.BENCH_BACKENDS ?? "webgpu,cpu").split(",")) {
   let page;
   try {
     page = await openDetector(browser, origin, backend);

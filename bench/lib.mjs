@@ -2,7 +2,7 @@
 // installed in tests/browser/), plus the page and timing helpers.
 import { launch as launchChromium } from "../tests/browser/harness.mjs";
 
-export { serve } from "../tests/browser/harness.mjs";
+export { countGpuBuffers, serve } from "../tests/browser/harness.mjs";
 
 /// Headless Chromium with WebGPU (a software adapter where the machine has no GPU).
 export function launch(extra = []) {

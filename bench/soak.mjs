@@ -8,7 +8,7 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { launch, openDetector, serve } from "./lib.mjs";
+import { countGpuBuffers, launch, openDetector, serve } from "./lib.mjs";
 
 const [photo, framesArg] = process.argv.slice(2);
 if (!photo) {
@@ -63,29 +63,7 @@ const browser = await launch(["--enable-precise-memory-info", "--use-fake-ui-for
 console.log(`soak: ${total} camera frames of ${photo} per backend; samples every ${every} frames`);
 for (const backend of (process.env.SOAK_BACKENDS ?? "webgpu,cpu").split(",")) {
   const context = await browser.newContext();
-  await context.addInitScript(() => {
-    const stats = { buffers: 0, bytes: 0 };
-    window.gpuBufferStats = stats;
-    if (!window.GPUDevice) return;
-    const sizes = new WeakMap();
-    const create = GPUDevice.prototype.createBuffer;
-    GPUDevice.prototype.createBuffer = function (descriptor) {
-      const buffer = create.call(this, descriptor);
-      stats.buffers += 1;
-      stats.bytes += descriptor.size;
-      sizes.set(buffer, descriptor.size);
-      return buffer;
-    };
-    const destroy = GPUBuffer.prototype.destroy;
-    GPUBuffer.prototype.destroy = function () {
-      if (sizes.has(this)) {
-        stats.buffers -= 1;
-        stats.bytes -= sizes.get(this);
-        sizes.delete(this);
-      }
-      return destroy.call(this);
-    };
-  });
+  await context.addInitScript(countGpuBuffers);
   let page;
   try {
     page = await openDetector(context, origin, backend);

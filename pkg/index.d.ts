@@ -67,7 +67,10 @@ export declare class FaceDetector {
   scoreThreshold: number;
   /** Faces in `source`, in its pixels, best first. */
   detect(source: ImageSource): Promise<Face[]>;
-  /** Free the network's memory (GPU buffers on WebGPU); the detector cannot be used after. */
+  /**
+   * Drop the network and its tensors; unusable after. On WebGPU the GPU memory stays with the
+   * page's memory pool: create one detector and keep it rather than creating many.
+   */
   dispose(): void;
 }
 

@@ -228,7 +228,8 @@ impl FaceDetector {
         Ok(faces.iter().map(face_object).collect())
     }
 
-    /// Free the network's memory (GPU buffers on WebGPU). The detector cannot be used after.
+    /// Drop the network and its tensors (on WebGPU, into burn's memory pool: the GPU memory
+    /// stays allocated to the page). The detector cannot be used after.
     pub fn dispose(self) {}
 }
 

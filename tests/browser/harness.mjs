@@ -46,6 +46,32 @@ export function launch(extra = []) {
   });
 }
 
+/// An init script that counts the WebGPU buffers alive and their bytes in
+/// `window.gpuBufferStats`, by wrapping `createBuffer` and `destroy`.
+export function countGpuBuffers() {
+  const stats = { buffers: 0, bytes: 0 };
+  window.gpuBufferStats = stats;
+  if (!window.GPUDevice) return;
+  const sizes = new WeakMap();
+  const create = GPUDevice.prototype.createBuffer;
+  GPUDevice.prototype.createBuffer = function (descriptor) {
+    const buffer = create.call(this, descriptor);
+    stats.buffers += 1;
+    stats.bytes += descriptor.size;
+    sizes.set(buffer, descriptor.size);
+    return buffer;
+  };
+  const destroy = GPUBuffer.prototype.destroy;
+  GPUBuffer.prototype.destroy = function () {
+    if (sizes.has(this)) {
+      stats.buffers -= 1;
+      stats.bytes -= sizes.get(this);
+      sizes.delete(this);
+    }
+    return destroy.call(this);
+  };
+}
+
 export function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
