@@ -68,8 +68,8 @@ export declare class FaceDetector {
   /** Faces in `source`, in its pixels, best first. */
   detect(source: ImageSource): Promise<Face[]>;
   /**
-   * Drop the network and its tensors; unusable after. On WebGPU the GPU memory stays with the
-   * page's memory pool: create one detector and keep it rather than creating many.
+   * Release the network; unusable after. On WebGPU its buffers go back to the page's GPU
+   * memory pool and serve later detectors: create one detector and keep it.
    */
   dispose(): void;
 }

@@ -228,8 +228,8 @@ impl FaceDetector {
         Ok(faces.iter().map(face_object).collect())
     }
 
-    /// Drop the network and its tensors (on WebGPU, into burn's memory pool: the GPU memory
-    /// stays allocated to the page). The detector cannot be used after.
+    /// Release the network. On WebGPU its buffers go back to the page's memory pool, which
+    /// keeps them for later detectors. The detector cannot be used after.
     pub fn dispose(self) {}
 }
 
