@@ -47,26 +47,36 @@ export function launch(extra = []) {
 }
 
 /// An init script that counts the WebGPU buffers alive and their bytes in
-/// `window.gpuBufferStats`, by wrapping `createBuffer` and `destroy`.
+/// `window.gpuBufferStats`: created by `createBuffer`, gone at `destroy()` or when garbage
+/// collected (wgpu on the web drops buffers without destroying them).
 export function countGpuBuffers() {
   const stats = { buffers: 0, bytes: 0 };
   window.gpuBufferStats = stats;
   if (!window.GPUDevice) return;
   const sizes = new WeakMap();
+  const gone = (size) => {
+    stats.buffers -= 1;
+    stats.bytes -= size;
+  };
+  const collected = new FinalizationRegistry((token) => {
+    if (!token.destroyed) gone(token.size);
+  });
   const create = GPUDevice.prototype.createBuffer;
   GPUDevice.prototype.createBuffer = function (descriptor) {
     const buffer = create.call(this, descriptor);
+    const token = { size: descriptor.size, destroyed: false };
     stats.buffers += 1;
     stats.bytes += descriptor.size;
-    sizes.set(buffer, descriptor.size);
+    sizes.set(buffer, token);
+    collected.register(buffer, token);
     return buffer;
   };
   const destroy = GPUBuffer.prototype.destroy;
   GPUBuffer.prototype.destroy = function () {
-    if (sizes.has(this)) {
-      stats.buffers -= 1;
-      stats.bytes -= sizes.get(this);
-      sizes.delete(this);
+    const token = sizes.get(this);
+    if (token && !token.destroyed) {
+      token.destroyed = true;
+      gone(token.size);
     }
     return destroy.call(this);
   };
