@@ -1,6 +1,6 @@
 //! The demo page in headless Chromium (Debian's, driven by playwright-core from
 //! `tests/browser/`): the photo path against the native CLI, WebGPU against the CPU fallback,
-//! the fake camera, a denied camera. Needs `/usr/bin/chromium` and `npm ci` in
+//! the fake camera, a denied camera. Needs `/usr/bin/chromium` and `npm install` in
 //! `tests/browser` (`.ci/run` does both).
 
 mod common;

@@ -87,7 +87,7 @@ pub fn require_browser_tools() {
         modules.join("playwright-core").is_dir()
             && modules.join(".bin/vite").exists()
             && modules.join(".bin/tsc").exists(),
-        "the npm packages of tests/browser are required (npm ci --prefix tests/browser; \
+        "the npm packages of tests/browser are required (npm install --prefix tests/browser; \
          .ci/run installs them)"
     );
 }
