@@ -35,6 +35,7 @@ thread_local! {
 pub struct FaceDetector {
     detector: Detector,
     backend: &'static str,
+    pixels: PixelReader,
 }
 
 /// Read an optional property of a JS options object.
@@ -163,19 +164,21 @@ impl FaceDetector {
                 )));
             }
         };
-        let bytes = match option(&options, "weights")? {
-            Some(v) => v
-                .dyn_into::<Uint8Array>()
-                .map_err(|_| JsError::new("option weights must be a Uint8Array"))?
-                .to_vec(),
-            None => DEFAULT_WEIGHTS
-                .ok_or_else(|| {
-                    JsError::new("this build bundles no model: pass the weights option")
-                })?
-                .to_vec(),
+        let given = option(&options, "weights")?
+            .map(|v| {
+                v.dyn_into::<Uint8Array>()
+                    .map(|bytes| bytes.to_vec())
+                    .map_err(|_| JsError::new("option weights must be a Uint8Array"))
+            })
+            .transpose()?;
+        let bytes = match &given {
+            Some(bytes) => bytes.as_slice(),
+            None => DEFAULT_WEIGHTS.ok_or_else(|| {
+                JsError::new("this build bundles no model: pass the weights option")
+            })?,
         };
         let mut detector =
-            Detector::from_weights(&bytes, device).map_err(|e| JsError::new(&e.to_string()))?;
+            Detector::from_weights(bytes, device).map_err(|e| JsError::new(&e.to_string()))?;
         if let Some((width, height)) = input_size {
             detector = detector
                 .with_input_size(width, height)
@@ -184,6 +187,7 @@ impl FaceDetector {
         Ok(FaceDetector {
             detector: detector.with_nms(nms),
             backend,
+            pixels: PixelReader::default(),
         })
     }
 
@@ -217,7 +221,7 @@ impl FaceDetector {
     /// an `HTMLVideoElement`, an `HTMLImageElement`, an `ImageBitmap`, or
     /// `{ data, width, height }` with RGBA bytes. Boxes are in the source's pixels.
     pub async fn detect(&self, source: JsValue) -> Result<Array, JsError> {
-        let (pixels, width, height) = rgba_pixels(&source)?;
+        let (pixels, width, height) = self.pixels.rgba_pixels(&source)?;
         let view = ImageView::new(&pixels, width, height, PixelFormat::Rgba)
             .map_err(|e| JsError::new(&e.to_string()))?;
         let faces = self
@@ -252,67 +256,106 @@ fn face_object(face: &Face) -> JsValue {
     object.into()
 }
 
-/// RGBA bytes and size of any supported source.
-fn rgba_pixels(source: &JsValue) -> Result<(Vec<u8>, u32, u32), JsError> {
-    if let Some(image) = source.dyn_ref::<ImageData>() {
-        return Ok((image.data().to_vec(), image.width(), image.height()));
-    }
-    let (width, height) = if let Some(video) = source.dyn_ref::<HtmlVideoElement>() {
-        if video.video_width() == 0 {
-            return Err(JsError::new(
-                "the video has no frame yet (wait for loadeddata)",
-            ));
+/// Reads the pixels of drawable sources (video, canvases, bitmaps, images) through a 2D canvas,
+/// kept between calls so a video does not allocate a canvas per frame.
+#[derive(Default)]
+struct PixelReader {
+    canvas: RefCell<Option<(OffscreenCanvas, OffscreenCanvasRenderingContext2d)>>,
+}
+
+impl PixelReader {
+    /// RGBA bytes and size of any supported source.
+    fn rgba_pixels(&self, source: &JsValue) -> Result<(Vec<u8>, u32, u32), JsError> {
+        let no_offset = 0.0;
+        if let Some(image) = source.dyn_ref::<ImageData>() {
+            return Ok((image.data().0, image.width(), image.height()));
         }
-        (video.video_width(), video.video_height())
-    } else if let Some(canvas) = source.dyn_ref::<HtmlCanvasElement>() {
-        (canvas.width(), canvas.height())
-    } else if let Some(canvas) = source.dyn_ref::<OffscreenCanvas>() {
-        (canvas.width(), canvas.height())
-    } else if let Some(bitmap) = source.dyn_ref::<ImageBitmap>() {
-        (bitmap.width(), bitmap.height())
-    } else if let Some(image) = source.dyn_ref::<HtmlImageElement>() {
-        if !image.complete() || image.natural_width() == 0 {
-            return Err(JsError::new("the image has not loaded"));
+        if let Some(video) = source.dyn_ref::<HtmlVideoElement>() {
+            if video.video_width() == 0 {
+                return Err(JsError::new(
+                    "the video has no frame yet (wait for loadeddata)",
+                ));
+            }
+            return self.draw(video.video_width(), video.video_height(), |c| {
+                c.draw_image_with_html_video_element(video, no_offset, no_offset)
+            });
         }
-        (image.natural_width(), image.natural_height())
-    } else if source.is_object() {
-        return raw_rgba(source);
-    } else {
-        return Err(JsError::new(
+        if let Some(canvas) = source.dyn_ref::<HtmlCanvasElement>() {
+            return self.draw(canvas.width(), canvas.height(), |c| {
+                c.draw_image_with_html_canvas_element(canvas, no_offset, no_offset)
+            });
+        }
+        if let Some(canvas) = source.dyn_ref::<OffscreenCanvas>() {
+            return self.draw(canvas.width(), canvas.height(), |c| {
+                c.draw_image_with_offscreen_canvas(canvas, no_offset, no_offset)
+            });
+        }
+        if let Some(bitmap) = source.dyn_ref::<ImageBitmap>() {
+            return self.draw(bitmap.width(), bitmap.height(), |c| {
+                c.draw_image_with_image_bitmap(bitmap, no_offset, no_offset)
+            });
+        }
+        if let Some(image) = source.dyn_ref::<HtmlImageElement>() {
+            if !image.complete() || image.natural_width() == 0 {
+                return Err(JsError::new("the image has not loaded"));
+            }
+            return self.draw(image.natural_width(), image.natural_height(), |c| {
+                c.draw_image_with_html_image_element(image, no_offset, no_offset)
+            });
+        }
+        if source.is_object() {
+            return raw_rgba(source);
+        }
+        Err(JsError::new(
             "detect() takes ImageData, a canvas, a video, an image, an ImageBitmap or \
              { data, width, height }",
-        ));
-    };
-    if width == 0 || height == 0 {
-        return Err(JsError::new(&format!(
-            "the source is empty ({width}x{height})"
-        )));
+        ))
     }
-    let canvas = OffscreenCanvas::new(width, height)
-        .map_err(|_| JsError::new("cannot create an OffscreenCanvas"))?;
-    let context: OffscreenCanvasRenderingContext2d = canvas
-        .get_context("2d")
-        .ok()
-        .flatten()
-        .and_then(|c| c.dyn_into().ok())
-        .ok_or_else(|| JsError::new("cannot get a 2D context"))?;
-    let drawn = if let Some(video) = source.dyn_ref::<HtmlVideoElement>() {
-        context.draw_image_with_html_video_element(video, 0.0, 0.0)
-    } else if let Some(canvas) = source.dyn_ref::<HtmlCanvasElement>() {
-        context.draw_image_with_html_canvas_element(canvas, 0.0, 0.0)
-    } else if let Some(canvas) = source.dyn_ref::<OffscreenCanvas>() {
-        context.draw_image_with_offscreen_canvas(canvas, 0.0, 0.0)
-    } else if let Some(bitmap) = source.dyn_ref::<ImageBitmap>() {
-        context.draw_image_with_image_bitmap(bitmap, 0.0, 0.0)
-    } else {
-        let image = source.unchecked_ref::<HtmlImageElement>();
-        context.draw_image_with_html_image_element(image, 0.0, 0.0)
-    };
-    drawn.map_err(|_| JsError::new("cannot draw the source (is it cross-origin?)"))?;
-    let data = context
-        .get_image_data(0.0, 0.0, width as f64, height as f64)
-        .map_err(|_| JsError::new("cannot read the source's pixels (is it cross-origin?)"))?;
-    Ok((data.data().to_vec(), width, height))
+
+    /// The pixels of a `width` x `height` source that `paint` draws onto the canvas.
+    fn draw(
+        &self,
+        width: u32,
+        height: u32,
+        paint: impl FnOnce(&OffscreenCanvasRenderingContext2d) -> Result<(), JsValue>,
+    ) -> Result<(Vec<u8>, u32, u32), JsError> {
+        if width == 0 || height == 0 {
+            return Err(JsError::new(&format!(
+                "the source is empty ({width}x{height})"
+            )));
+        }
+        let mut slot = self.canvas.borrow_mut();
+        let (canvas, context) = match slot.take() {
+            Some(pair) => pair,
+            None => {
+                let canvas = OffscreenCanvas::new(width, height)
+                    .map_err(|_| JsError::new("cannot create an OffscreenCanvas"))?;
+                let context = canvas
+                    .get_context("2d")
+                    .ok()
+                    .flatten()
+                    .and_then(|c| c.dyn_into().ok())
+                    .ok_or_else(|| JsError::new("cannot get a 2D context"))?;
+                (canvas, context)
+            }
+        };
+        if canvas.width() != width || canvas.height() != height {
+            canvas.set_width(width);
+            canvas.set_height(height);
+        }
+        let pixels = paint(&context)
+            .map_err(|_| JsError::new("cannot draw the source (is it cross-origin?)"))
+            .and_then(|()| {
+                context
+                    .get_image_data(0.0, 0.0, width as f64, height as f64)
+                    .map_err(|_| {
+                        JsError::new("cannot read the source's pixels (is it cross-origin?)")
+                    })
+            })
+            .map(|data| data.data().0);
+        *slot = Some((canvas, context));
+        Ok((pixels?, width, height))
+    }
 }
 
 /// `{ data, width, height }` with `width * height * 4` RGBA bytes.
