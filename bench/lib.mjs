@@ -1,8 +1,8 @@
 // Shared by the browser benchmarks: the test harness's server and Chromium (playwright-core is
 // installed in tests/browser/), plus the page and timing helpers.
-import { launch as launchChromium } from "../tests/browser/harness.mjs";
+import { launch as launchChromium, openDemo } from "../tests/browser/harness.mjs";
 
-export { countGpuBuffers, serve } from "../tests/browser/harness.mjs";
+export { countGpuBuffers, serve, writeY4m } from "../tests/browser/harness.mjs";
 
 /// Headless Chromium with WebGPU (a software adapter where the machine has no GPU).
 export function launch(extra = []) {
@@ -11,13 +11,7 @@ export function launch(extra = []) {
 
 /// Open the demo page on `backend` and wait for its detector.
 export async function openDetector(browser, origin, backend) {
-  const page = await browser.newPage();
-  await page.goto(`${origin}/index.html?backend=${backend}`);
-  await page.waitForFunction(() => window.ssdface || !document.getElementById("error").hidden,
-    null, { timeout: 120000 });
-  const error = await page.locator("#error").textContent();
-  if (!(await page.locator("#error").isHidden())) throw new Error(`page error: ${error}`);
-  return page;
+  return (await openDemo(browser, origin, `?backend=${backend}`)).page;
 }
 
 export function summary(times) {

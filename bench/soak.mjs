@@ -4,11 +4,11 @@
 // Growth after warm-up means a leak.
 //
 //   node bench/soak.mjs PHOTO [FRAMES]   (after ./build.sh; SOAK_BACKENDS=cpu for one backend)
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { countGpuBuffers, launch, openDetector, serve } from "./lib.mjs";
+import { countGpuBuffers, launch, openDetector, serve, writeY4m } from "./lib.mjs";
 
 const [photo, framesArg] = process.argv.slice(2);
 if (!photo) {
@@ -21,41 +21,8 @@ const warmUp = Math.min(200, 2 * every);
 const www = fileURLToPath(new URL("../www", import.meta.url));
 const { origin, close } = await serve(www);
 
-/// Chromium's fake camera plays a .y4m: 640x480 I420 frames of the photo.
-async function writeY4m(path) {
-  const browser = await launch();
-  const page = await browser.newPage();
-  const rgba = await page.evaluate(async (base64) => {
-    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-    const bitmap = await createImageBitmap(new Blob([bytes]));
-    const context = new OffscreenCanvas(640, 480).getContext("2d");
-    context.drawImage(bitmap, 0, 0, 640, 480);
-    return Array.from(context.getImageData(0, 0, 640, 480).data);
-  }, (await readFile(photo)).toString("base64"));
-  await browser.close();
-  const [w, h] = [640, 480];
-  const y = Buffer.alloc(w * h);
-  const u = Buffer.alloc(w * h / 4);
-  const v = Buffer.alloc(w * h / 4);
-  for (let row = 0; row < h; row++) {
-    for (let x = 0; x < w; x++) {
-      const i = (row * w + x) * 4;
-      const [r, g, b] = [rgba[i], rgba[i + 1], rgba[i + 2]];
-      y[row * w + x] = Math.round(16 + 0.257 * r + 0.504 * g + 0.098 * b);
-      if (x % 2 === 0 && row % 2 === 0) {
-        const j = (row / 2) * (w / 2) + x / 2;
-        u[j] = Math.round(128 - 0.148 * r - 0.291 * g + 0.439 * b);
-        v[j] = Math.round(128 + 0.439 * r - 0.368 * g - 0.071 * b);
-      }
-    }
-  }
-  const frame = Buffer.concat([Buffer.from("FRAME\n"), y, u, v]);
-  const header = Buffer.from(`YUV4MPEG2 W${w} H${h} F30:1 Ip A1:1 C420jpeg\n`);
-  await writeFile(path, Buffer.concat([header, ...Array(30).fill(frame)]));
-}
-
 const y4m = join(await mkdtemp(join(tmpdir(), "ssdface-soak-")), "face.y4m");
-await writeY4m(y4m);
+await writeY4m(photo, y4m);
 console.log(`fake camera video: ${y4m}`);
 const browser = await launch(["--enable-precise-memory-info", "--use-fake-ui-for-media-stream",
   "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${y4m}`]);

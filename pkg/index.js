@@ -10,11 +10,6 @@ function initOnce(wasm) {
   return initialised;
 }
 
-function wasmOptions(options) {
-  const { wasm, ...rest } = options ?? {};
-  return { wasm, rest };
-}
-
 /** A face detector running in this thread. */
 export class FaceDetector {
   #inner;
@@ -28,7 +23,7 @@ export class FaceDetector {
   }
 
   static async create(options = {}) {
-    const { wasm, rest } = wasmOptions(options);
+    const { wasm, ...rest } = options;
     await initOnce(wasm);
     return new FaceDetector(await WasmFaceDetector.create(rest));
   }

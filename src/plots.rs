@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 /// The font every chart uses, bundled so charts render the same on every machine.
@@ -120,39 +121,35 @@ fn draw<DB: DrawingBackend>(
             .y_desc(chart.y_label)
             .y_label_formatter(&|v| format!("{v:.0e}"))
             .draw()?;
-        for (i, s) in series.iter().enumerate() {
-            let colour = COLOURS[i % COLOURS.len()];
-            ctx.draw_series(LineSeries::new(
-                s.points.iter().copied(),
-                colour.stroke_width(2),
-            ))?
-            .label(s.name)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour));
-        }
-        ctx.configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE)
-            .draw()?;
+        draw_lines(&mut ctx, series)
     } else {
         let mut ctx = builder.build_cartesian_2d(x0..x1, y0..y1)?;
         ctx.configure_mesh()
             .x_desc(chart.x_label)
             .y_desc(chart.y_label)
             .draw()?;
-        for (i, s) in series.iter().enumerate() {
-            let colour = COLOURS[i % COLOURS.len()];
-            ctx.draw_series(LineSeries::new(
-                s.points.iter().copied(),
-                colour.stroke_width(2),
-            ))?
-            .label(s.name)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour));
-        }
-        ctx.configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE)
-            .draw()?;
+        draw_lines(&mut ctx, series)
     }
+}
+
+/// The series as coloured lines with a legend, on either kind of vertical axis.
+fn draw_lines<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
+    ctx: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+    series: &[Series],
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    for (i, s) in series.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        ctx.draw_series(LineSeries::new(
+            s.points.iter().copied(),
+            colour.stroke_width(2),
+        ))?
+        .label(s.name)
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour));
+    }
+    ctx.configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()?;
     Ok(())
 }
 

@@ -85,11 +85,7 @@ fn detect_prints_json_and_draws_the_photo() {
         "--draw",
         drawn.to_str().unwrap(),
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output, "ssdface detect");
     let json = stdout_json(&output);
     let entries = json.as_array().unwrap();
     assert_eq!(entries.len(), 1);
@@ -162,11 +158,7 @@ fn a_folder_is_searched_for_images() {
         "--draw",
         drawn.to_str().unwrap(),
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output, "ssdface detect");
     let json = stdout_json(&output);
     assert_eq!(json.as_array().unwrap().len(), 2);
     assert!(drawn.join("a.png").is_file() && drawn.join("b.png").is_file());
@@ -185,11 +177,7 @@ fn input_size_override_is_checked() {
         "--input-size",
         "640x480",
     ]);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    common::assert_success(&ok, "ssdface detect");
     assert_faces_inside(&stdout_json(&ok)[0]);
     let bad = ssdface(&[
         "detect",
@@ -221,7 +209,7 @@ fn a_file_that_is_not_weights_is_a_clear_error() {
 #[test]
 fn info_describes_the_default_model() {
     let output = ssdface(&["info"]);
-    assert!(output.status.success());
+    common::assert_success(&output, "ssdface info");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let params = SsdConfig::new().init(&Device::flex()).unwrap().num_params();
     assert!(

@@ -68,7 +68,7 @@ fn the_packed_package_works_in_a_vite_app_a_plain_page_a_worker_and_typescript()
             dir.to_str().unwrap(),
         ],
     );
-    assert!(pack.status.success(), "npm pack failed:\n{}", text(&pack));
+    common::assert_success(&pack, "npm pack");
     let packed: serde_json::Value = serde_json::from_slice(&pack.stdout).unwrap();
     let files: Vec<&str> = packed[0]["files"]
         .as_array()
@@ -106,11 +106,7 @@ fn the_packed_package_works_in_a_vite_app_a_plain_page_a_worker_and_typescript()
             tarball.to_str().unwrap(),
         ],
     );
-    assert!(
-        install.status.success(),
-        "npm install failed:\n{}",
-        text(&install)
-    );
+    common::assert_success(&install, "npm install");
 
     let dist = dir.join("dist");
     let vite = run_in(
@@ -126,18 +122,14 @@ fn the_packed_package_works_in_a_vite_app_a_plain_page_a_worker_and_typescript()
             "--emptyOutDir",
         ],
     );
-    assert!(vite.status.success(), "vite build failed:\n{}", text(&vite));
+    common::assert_success(&vite, "vite build");
 
     let good = run_in(
         &fixtures,
         "npx",
         &[&["--no-install"][..], &TSC_ARGS, &["npm/types/ok.ts"]].concat(),
     );
-    assert!(
-        good.status.success(),
-        "the documented use does not type-check:\n{}",
-        text(&good)
-    );
+    common::assert_success(&good, "tsc on the documented use");
     let bad = run_in(
         &fixtures,
         "npx",
@@ -153,19 +145,13 @@ fn the_packed_package_works_in_a_vite_app_a_plain_page_a_worker_and_typescript()
     let photo = dataset.path(0).to_path_buf();
     let native_json = dir.join("native.json");
     common::write_native_faces(&photo, &weights, &native_json);
-    let output = Command::new("node")
-        .arg(fixtures.join("npm.mjs"))
-        .env("SSDFACE_DIST", &dist)
-        .env("SSDFACE_PHOTO", &photo)
-        .env("SSDFACE_WEIGHTS", &weights)
-        .env("SSDFACE_NATIVE_JSON", &native_json)
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&output.stdout);
-    println!("{log}");
-    assert!(
-        output.status.success(),
-        "package checks failed:\n{log}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    common::run_node_checks(
+        "npm.mjs",
+        &[
+            ("SSDFACE_DIST", &dist),
+            ("SSDFACE_PHOTO", &photo),
+            ("SSDFACE_WEIGHTS", &weights),
+            ("SSDFACE_NATIVE_JSON", &native_json),
+        ],
     );
 }

@@ -1,7 +1,7 @@
 // Shared by the browser tests and benchmarks: a static file server, Debian's headless Chromium
 // through playwright-core, and the comparison of detected faces.
 import { createServer } from "node:http";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { extname, join, normalize } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -80,6 +80,55 @@ export function countGpuBuffers() {
     }
     return destroy.call(this);
   };
+}
+
+/// Open the demo page served at `origin` (with `query`, e.g. `?backend=cpu`) and wait until its
+/// detector is ready; `errors` collects the page's console errors from then on.
+export async function openDemo(browser, origin, query = "") {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("console", (message) => message.type() === "error" && errors.push(message.text()));
+  page.on("pageerror", (error) => errors.push(error.message));
+  await page.goto(`${origin}/index.html${query}`);
+  await page.waitForFunction(() => window.ssdface || !document.getElementById("error").hidden,
+    null, { timeout: 120000 });
+  const error = await page.locator("#error").textContent();
+  assert(await page.locator("#error").isHidden(), `page error: ${error}`);
+  return { page, errors };
+}
+
+/// Write `path`, a one-second .y4m video (640x480, I420) of the still `photo`, for Chromium's
+/// fake camera. The photo is decoded and resized by the browser itself.
+export async function writeY4m(photo, path) {
+  const browser = await launch();
+  const page = await browser.newPage();
+  const rgba = await page.evaluate(async (base64) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const bitmap = await createImageBitmap(new Blob([bytes]));
+    const context = new OffscreenCanvas(640, 480).getContext("2d");
+    context.drawImage(bitmap, 0, 0, 640, 480);
+    return Array.from(context.getImageData(0, 0, 640, 480).data);
+  }, (await readFile(photo)).toString("base64"));
+  await browser.close();
+  const [w, h] = [640, 480];
+  const y = Buffer.alloc(w * h);
+  const u = Buffer.alloc(w * h / 4);
+  const v = Buffer.alloc(w * h / 4);
+  for (let row = 0; row < h; row++) {
+    for (let x = 0; x < w; x++) {
+      const i = (row * w + x) * 4;
+      const [r, g, b] = [rgba[i], rgba[i + 1], rgba[i + 2]];
+      y[row * w + x] = Math.round(16 + 0.257 * r + 0.504 * g + 0.098 * b);
+      if (x % 2 === 0 && row % 2 === 0) {
+        const j = (row / 2) * (w / 2) + x / 2;
+        u[j] = Math.round(128 - 0.148 * r - 0.291 * g + 0.439 * b);
+        v[j] = Math.round(128 + 0.439 * r - 0.368 * g - 0.071 * b);
+      }
+    }
+  }
+  const frame = Buffer.concat([Buffer.from("FRAME\n"), y, u, v]);
+  const header = Buffer.from(`YUV4MPEG2 W${w} H${h} F30:1 Ip A1:1 C420jpeg\n`);
+  await writeFile(path, Buffer.concat([header, ...Array(30).fill(frame)]));
 }
 
 export function assert(condition, message) {

@@ -3,12 +3,11 @@
 //   SSDFACE_WWW           the built www/ folder (with pkg/ and model.ssdface)
 //   SSDFACE_PHOTO         a photo with faces
 //   SSDFACE_NATIVE_JSON   the native CLI's faces for that photo (JSON array of faces)
-//   SSDFACE_Y4M           a .y4m video made from that photo, for the fake camera
-//   SSDFACE_ARTIFACTS     where to write screenshots
+//   SSDFACE_ARTIFACTS     where to write screenshots and the fake camera's video
 // Exits non-zero when a check fails.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { assert, assertSameFaces, checker, launch, serve } from "./harness.mjs";
+import { assert, assertSameFaces, checker, launch, openDemo, serve, writeY4m } from "./harness.mjs";
 
 const env = (name) => {
   const value = process.env[name];
@@ -18,24 +17,14 @@ const env = (name) => {
 const www = env("SSDFACE_WWW");
 const photo = env("SSDFACE_PHOTO");
 const native = JSON.parse(await readFile(env("SSDFACE_NATIVE_JSON"), "utf8"));
-const y4m = env("SSDFACE_Y4M");
 const artifacts = env("SSDFACE_ARTIFACTS");
+const y4m = join(artifacts, "face.y4m");
+await writeY4m(photo, y4m);
 
 const { origin, close } = await serve(www);
 const { check, failures } = checker();
 
-/// Open the page, collecting console errors; wait until the detector is ready.
-async function openPage(browser, query = "") {
-  const page = await browser.newPage();
-  const errors = [];
-  page.on("console", (message) => message.type() === "error" && errors.push(message.text()));
-  page.on("pageerror", (error) => errors.push(error.message));
-  await page.goto(`${origin}/index.html${query}`);
-  await page.waitForFunction(() => window.ssdface || !document.getElementById("error").hidden, null, { timeout: 120000 });
-  const error = await page.locator("#error").textContent();
-  assert(await page.locator("#error").isHidden(), `page error: ${error}`);
-  return { page, errors };
-}
+const openPage = (browser, query = "") => openDemo(browser, origin, query);
 
 async function detectPhoto(page) {
   await page.evaluate(() => { window.lastFaces = undefined; });

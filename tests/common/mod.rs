@@ -101,12 +101,7 @@ pub fn build_web(weights: Option<&Path>) {
     if let Some(weights) = weights {
         command.env("SSDFACE_WEIGHTS", weights);
     }
-    let build = command.output().unwrap();
-    assert!(
-        build.status.success(),
-        "build.sh failed:\n{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
+    assert_success(&command.output().unwrap(), "build.sh");
 }
 
 /// The native CLI's faces for `photo` with `weights`, written as a JSON array to `out`.
@@ -116,11 +111,31 @@ pub fn write_native_faces(photo: &Path, weights: &Path, out: &Path) {
         .arg(weights)
         .output()
         .unwrap();
-    assert!(
-        native.status.success(),
-        "{}",
-        String::from_utf8_lossy(&native.stderr)
-    );
+    assert_success(&native, "ssdface detect");
     let results: serde_json::Value = serde_json::from_slice(&native.stdout).unwrap();
     std::fs::write(out, results[0]["faces"].to_string()).unwrap();
+}
+
+/// Fails the test, showing the command's output, unless the command succeeded.
+pub fn assert_success(output: &std::process::Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Run one of the Node.js check scripts of `tests/browser/` with `env`, print its log, and
+/// fail unless every check passed.
+pub fn run_node_checks(script: &str, env: &[(&str, &Path)]) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut command = std::process::Command::new("node");
+    command.arg(root.join("tests/browser").join(script));
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    assert_success(&output, script);
 }
