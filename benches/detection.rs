@@ -1,9 +1,12 @@
-//! Detection latency: milliseconds per 640x480 frame (preprocessing, network, read-back,
-//! decoding and suppression), warm median of 100 frames after 10 warm-up frames, on each
-//! backend this build has. The native column of `bench/browser.sh`.
+//! Detection latency: milliseconds per frame (preprocessing, network, read-back, decoding and
+//! suppression) on each backend this build has, warm median after warm-up frames. The native
+//! column of `bench/browser.sh`, and the ssdface side of `bench/native_peers.py`.
 //!
-//! `SSDFACE_WEIGHTS=model.ssdface SSDFACE_FRAME=photo.jpg cargo bench --bench detection`
-//! (the bundled model and the first validation photo when unset). Prints figures; asserts nothing.
+//! `cargo bench --bench detection -- [--frame PHOTO] [--size WxH] [--runs N] [--warm-up N] [--json]`
+//! (defaults: the first validation photo, 640x480, 100 runs, 10 warm-up). The photo is stretched
+//! to the frame size. `SSDFACE_WEIGHTS=model.ssdface` picks the weights (default: the bundled
+//! model); `RAYON_NUM_THREADS` the CPU threads. `--json` prints one JSON line per backend with
+//! every time. Prints figures; asserts nothing.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -14,59 +17,119 @@ use ssdface::default_model::DEFAULT_WEIGHTS;
 use ssdface::detector::Detector;
 use ssdface::preprocess::{ImageView, PixelFormat};
 
-const WARM_UP: usize = 10;
-const FRAMES: usize = 100;
+struct Options {
+    frame: Option<PathBuf>,
+    size: (u32, u32),
+    runs: usize,
+    warm_up: usize,
+    json: bool,
+}
 
-fn frame_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("SSDFACE_FRAME") {
-        return PathBuf::from(path);
+fn options() -> Options {
+    let mut options = Options {
+        frame: None,
+        size: (640, 480),
+        runs: 100,
+        warm_up: 10,
+        json: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+        match arg.as_str() {
+            "--frame" => options.frame = Some(value().into()),
+            "--size" => {
+                let text = value();
+                let (w, h) = text.split_once('x').expect("--size WIDTHxHEIGHT");
+                options.size = (w.parse().expect("width"), h.parse().expect("height"));
+            }
+            "--runs" => options.runs = value().parse().expect("--runs N"),
+            "--warm-up" => options.warm_up = value().parse().expect("--warm-up N"),
+            "--json" => options.json = true,
+            // Cargo passes `--bench` to every benchmark binary.
+            "--bench" => {}
+            other => panic!("unknown argument {other:?}"),
+        }
     }
+    options
+}
+
+fn first_validation_photo() -> PathBuf {
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/val");
     let dataset = ssdface::data::FaceDataset::open(&[data]).expect("validation data");
     dataset.path(0).to_path_buf()
 }
 
 fn main() {
+    let options = options();
     let weights = match std::env::var_os("SSDFACE_WEIGHTS") {
         Some(path) => std::fs::read(path).expect("SSDFACE_WEIGHTS is readable"),
         None => DEFAULT_WEIGHTS
             .expect("this build bundles no model: set SSDFACE_WEIGHTS")
             .to_vec(),
     };
-    let path = frame_path();
+    let path = options
+        .frame
+        .clone()
+        .or_else(|| std::env::var_os("SSDFACE_FRAME").map(PathBuf::from))
+        .unwrap_or_else(first_validation_photo);
+    let (width, height) = options.size;
     let frame = image::open(&path)
         .expect("the frame decodes")
-        .resize_exact(640, 480, FilterType::Triangle)
+        .resize_exact(width, height, FilterType::Triangle)
         .to_rgba8();
-    let view = ImageView::new(frame.as_raw(), 640, 480, PixelFormat::Rgba).expect("RGBA frame");
+    let view = ImageView::new(frame.as_raw(), width, height, PixelFormat::Rgba).expect("RGBA");
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
 
     #[allow(unused_mut)]
     let mut backends = vec![("cpu (flex)", Device::flex())];
     #[cfg(feature = "wgpu")]
     backends.push(("wgpu", Device::wgpu(burn::tensor::DeviceKind::default())));
 
-    println!(
-        "detection of {} at 640x480, warm median of {FRAMES} frames:",
-        path.display()
-    );
+    if !options.json {
+        println!(
+            "detection of {} at {width}x{height}, {threads} threads, warm median of {} frames:",
+            path.display(),
+            options.runs
+        );
+    }
     for (name, device) in backends {
         let detector = Detector::from_weights(&weights, device).expect("weights load");
-        for _ in 0..WARM_UP {
+        let start = Instant::now();
+        detector.detect(&view).expect("detection");
+        let cold_ms = start.elapsed().as_secs_f64() * 1e3;
+        for _ in 1..options.warm_up {
             detector.detect(&view).expect("detection");
         }
-        let mut times: Vec<f64> = (0..FRAMES)
+        let times: Vec<f64> = (0..options.runs)
             .map(|_| {
                 let start = Instant::now();
                 detector.detect(&view).expect("detection");
                 start.elapsed().as_secs_f64() * 1e3
             })
             .collect();
-        times.sort_by(f64::total_cmp);
-        println!(
-            "  native {name:<12} median {:6.1} ms/frame (min {:.1}, max {:.1})",
-            times[FRAMES / 2],
-            times[0],
-            times[FRAMES - 1]
-        );
+        if options.json {
+            let line = serde_json::json!({
+                "detector": "ssdface",
+                "backend": name,
+                "size": format!("{width}x{height}"),
+                "threads": threads,
+                "cold_ms": cold_ms,
+                "times_ms": times,
+            });
+            println!("{line}");
+        } else {
+            let mut sorted = times;
+            sorted.sort_by(f64::total_cmp);
+            println!(
+                "  native {name:<12} median {:6.1} ms/frame (min {:.1}, max {:.1}; cold {cold_ms:.0} ms)",
+                sorted[sorted.len() / 2],
+                sorted[0],
+                sorted[sorted.len() - 1]
+            );
+        }
     }
 }

@@ -2,7 +2,10 @@
 //! backward, Adam) at batch 16 and 32, 320x240, on each backend this build has; and the input
 //! pipeline (decode, augment, match) on its own.
 //!
-//! `cargo bench --bench training` (add `--features wgpu` for the GPU column). Prints figures; asserts nothing.
+//! `cargo bench --bench training` (add `--features wgpu` for the GPU column). Prints figures;
+//! asserts nothing. `-- --batch B --steps N --warm-up N --json` times one batch size and prints
+//! one JSON line per backend with every step's milliseconds (the ssdface side of
+//! `bench/torch_ssd.py`); `RAYON_NUM_THREADS` sets the CPU threads.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -28,7 +31,38 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+struct Options {
+    batches: Vec<usize>,
+    steps: usize,
+    warm_up: usize,
+    json: bool,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        batches: vec![16, 32],
+        steps: 5,
+        warm_up: 1,
+        json: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+        match arg.as_str() {
+            "--batch" => options.batches = vec![value().parse().expect("--batch N")],
+            "--steps" => options.steps = value().parse().expect("--steps N"),
+            "--warm-up" => options.warm_up = value().parse().expect("--warm-up N"),
+            "--json" => options.json = true,
+            // Cargo passes `--bench` to every benchmark binary.
+            "--bench" => {}
+            other => panic!("unknown argument {other:?}"),
+        }
+    }
+    options
+}
+
 fn main() {
+    let options = options();
     let config = SsdConfig::new();
     let images = FaceDataset::open(&[data_dir().join("train")]).expect("training data");
     let dataset = AugmentedDataset::new(
@@ -46,19 +80,28 @@ fn main() {
     let start = Instant::now();
     let items: Vec<_> = (0..n).map(|i| dataset.get(i).expect("item")).collect();
     let seconds = start.elapsed().as_secs_f64();
-    println!(
-        "loader (decode + augment + match), 1 thread: {:.1} images/s",
-        n as f64 / seconds
-    );
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if !options.json {
+        println!(
+            "loader (decode + augment + match), 1 thread: {:.1} images/s",
+            n as f64 / seconds
+        );
+        println!(
+            "training step, 320x240, {threads} threads, median of {} steps after {} warm-up:",
+            options.steps, options.warm_up
+        );
+    }
 
     #[allow(unused_mut)]
     let mut backends = vec![("cpu (flex)", Device::flex())];
     #[cfg(feature = "wgpu")]
     backends.push(("wgpu", Device::wgpu(burn::tensor::DeviceKind::default())));
 
-    println!("training step, 320x240, median of 5 steps after 1 warm-up:");
     for (name, device) in backends {
-        for batch_size in [16, 32] {
+        for &batch_size in &options.batches {
             let autodiff = device.clone().autodiff();
             let mut model = TrainingModel {
                 ssd: config.init(&autodiff).expect("model"),
@@ -67,8 +110,8 @@ fn main() {
             let mut optimizer = AdamConfig::new().init();
             let batcher = DetectionBatcher::new(&config);
             let batch_items: Vec<_> = items.iter().cycle().take(batch_size).cloned().collect();
-            let mut times = Vec::new();
-            for step in 0..6 {
+            let mut step_ms = Vec::new();
+            for step in 0..options.warm_up + options.steps {
                 let batch = batcher.batch(batch_items.clone(), &autodiff);
                 let start = Instant::now();
                 let output = model.ssd.forward(batch.images);
@@ -83,16 +126,27 @@ fn main() {
                 model = optimizer.step(1e-3, model, grads);
                 // Wait for the step on asynchronous devices.
                 device.sync().expect("device sync");
-                if step > 0 {
-                    times.push(start.elapsed().as_secs_f64());
+                if step >= options.warm_up {
+                    step_ms.push(start.elapsed().as_secs_f64() * 1e3);
                 }
             }
-            let seconds = median(times);
-            println!(
-                "  {name:<12} batch {batch_size:>2}: {:>6.1} images/s ({:.0} ms/step)",
-                batch_size as f64 / seconds,
-                seconds * 1e3
-            );
+            if options.json {
+                let line = serde_json::json!({
+                    "detector": "ssdface",
+                    "backend": name,
+                    "batch": batch_size,
+                    "size": format!("{}x{}", config.input_width, config.input_height),
+                    "threads": threads,
+                    "step_ms": step_ms,
+                });
+                println!("{line}");
+            } else {
+                let ms = median(step_ms);
+                println!(
+                    "  {name:<12} batch {batch_size:>2}: {:>6.1} images/s ({ms:.0} ms/step)",
+                    batch_size as f64 * 1e3 / ms
+                );
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 use burn::prelude::*;
 use serde_json::Value;
+use ssdface::data::FaceDataset;
 use ssdface::model::SsdConfig;
 use ssdface::weights::{self, Precision};
 
@@ -218,4 +219,81 @@ fn info_describes_the_default_model() {
     );
     assert!(stdout.contains("priors: 4420"), "{stdout}");
     assert!(stdout.contains("MFLOPs"), "{stdout}");
+}
+
+/// Write `boxes(image index)` as WIDER submission files for every image of `val`.
+fn write_submission_files(
+    dir: &Path,
+    val: &FaceDataset,
+    boxes: impl Fn(usize) -> Vec<(f32, f32, f32, f32, f32)>,
+) {
+    for index in 0..val.len() {
+        let path = dir.join(Path::new(val.name(index)).with_extension("txt"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let boxes = boxes(index);
+        let mut text = format!("{}\n{}\n", val.name(index), boxes.len());
+        for (x, y, w, h, score) in boxes {
+            text.push_str(&format!("{x} {y} {w} {h} {score}\n"));
+        }
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+#[test]
+fn eval_scores_another_detectors_submission_files() {
+    let dir = common::scratch("eval_submission");
+    let data = common::data_dir().join("val");
+    let val = FaceDataset::open(std::slice::from_ref(&data)).unwrap();
+    let truth = |index: usize| -> Vec<(f32, f32, f32, f32, f32)> {
+        val.labels(index)
+            .iter()
+            .map(|(b, _)| (b.x1, b.y1, b.width(), b.height(), 0.9))
+            .collect()
+    };
+    let eval = |predictions: &Path, out: &Path| {
+        ssdface(&[
+            "eval",
+            "--data",
+            data.to_str().unwrap(),
+            "--predictions",
+            predictions.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let report = |out: &Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+    };
+
+    // The labels themselves are a perfect detector.
+    let perfect = dir.join("perfect");
+    write_submission_files(&perfect, &val, truth);
+    let output = eval(&perfect, &dir.join("perfect-eval"));
+    common::assert_success(&output, "ssdface eval");
+    let all = &report(&dir.join("perfect-eval"))["results"][0];
+    assert_eq!(all["sizes"], "all");
+    assert_eq!(all["ap"].as_f64().unwrap(), 1.0, "{all}");
+    assert_eq!(all["recall"].as_f64().unwrap(), 1.0, "{all}");
+    assert!(dir.join("perfect-eval/pr_curve.png").is_file());
+
+    // Every face found, plus a confident box on nothing in each image: precision drops.
+    let noisy = dir.join("noisy");
+    write_submission_files(&noisy, &val, |index| {
+        let mut boxes = truth(index);
+        boxes.push((0.0, 0.0, 2.0, 2.0, 0.95));
+        boxes
+    });
+    common::assert_success(&eval(&noisy, &dir.join("noisy-eval")), "ssdface eval");
+    let all = &report(&dir.join("noisy-eval"))["results"][0];
+    assert_eq!(all["recall"].as_f64().unwrap(), 1.0, "{all}");
+    assert!(all["ap"].as_f64().unwrap() < 0.9, "{all}");
+
+    // A malformed line is an error naming the file and line.
+    let name = Path::new(val.name(0)).with_extension("txt");
+    std::fs::write(perfect.join(&name), format!("{}\n1\n1 2 3\n", val.name(0))).unwrap();
+    let output = eval(&perfect, &dir.join("broken-eval"));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!("{}:3:", name.display());
+    assert!(stderr.contains(&expected), "{stderr}");
 }

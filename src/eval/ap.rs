@@ -65,7 +65,7 @@ impl SizeRange {
 }
 
 /// Precision and recall at each threshold, highest threshold first.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct PrCurve {
     /// Score thresholds, descending.
     pub thresholds: Vec<f32>,

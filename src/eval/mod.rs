@@ -3,9 +3,13 @@
 mod ap;
 #[cfg(feature = "cli")]
 mod report;
+#[cfg(feature = "cli")]
+mod submission;
 
 pub use ap::{GroundTruth, ImageEval, PrCurve, SizeRange, average_precision, pr_curve};
 #[cfg(feature = "cli")]
 pub use report::{
-    EvalReport, SIZE_RANGES, SizeResult, draw_pr_curve, evaluate, score, write_submission,
+    EvalReport, SIZE_RANGES, SizeResult, draw_pr_curve, evaluate, ground_truth, score,
 };
+#[cfg(feature = "cli")]
+pub use submission::{SubmissionError, read_submission, write_submission};

@@ -34,7 +34,6 @@ pub struct EvalReport {
     /// One line per size range, `all` first.
     pub results: Vec<SizeResult>,
     /// The curve over all sizes.
-    #[serde(skip)]
     pub curve: PrCurve,
 }
 
@@ -65,11 +64,7 @@ pub fn evaluate(
             message: e.to_string(),
         })?;
         images.push(ImageEval {
-            truth: dataset
-                .labels(index)
-                .iter()
-                .map(|&(bbox, ignore)| GroundTruth { bbox, ignore })
-                .collect(),
+            truth: ground_truth(dataset, index),
             predictions: faces
                 .iter()
                 .map(|f| Scored {
@@ -81,6 +76,15 @@ pub fn evaluate(
         on_image(index + 1);
     }
     Ok((score(&images, iou_threshold), images))
+}
+
+/// The labelled faces of image `index`, as the protocol sees them.
+pub fn ground_truth(dataset: &FaceDataset, index: usize) -> Vec<GroundTruth> {
+    dataset
+        .labels(index)
+        .iter()
+        .map(|&(bbox, ignore)| GroundTruth { bbox, ignore })
+        .collect()
 }
 
 /// AP and recall of predictions already made.
@@ -126,37 +130,6 @@ impl std::fmt::Display for EvalReport {
         }
         Ok(())
     }
-}
-
-/// Write WIDER FACE submission files under `dir`: for each image a `.txt` at its labels path
-/// with the extension replaced, holding the image name, the box count and `x y w h score`
-/// lines.
-pub fn write_submission(
-    dir: &Path,
-    dataset: &FaceDataset,
-    images: &[ImageEval],
-) -> std::io::Result<()> {
-    for (index, image) in images.iter().enumerate() {
-        let name = dataset.name(index);
-        let path = dir.join(Path::new(name).with_extension("txt"));
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut text = format!("{}\n{}\n", name, image.predictions.len());
-        for p in &image.predictions {
-            let b = p.bbox;
-            text.push_str(&format!(
-                "{:.1} {:.1} {:.1} {:.1} {:.4}\n",
-                b.x1,
-                b.y1,
-                b.width(),
-                b.height(),
-                p.score
-            ));
-        }
-        std::fs::write(path, text)?;
-    }
-    Ok(())
 }
 
 /// The precision-recall curve as a PNG chart.
