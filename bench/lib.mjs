@@ -1,6 +1,6 @@
 // Shared by the browser benchmarks: the test harness's server and Chromium (playwright-core is
 // installed in tests/browser/), plus the page and timing helpers.
-import { launch as launchChromium, openDemo } from "../tests/browser/harness.mjs";
+import { launch as launchChromium, openDemo, serve } from "../tests/browser/harness.mjs";
 
 export { countGpuBuffers, serve, writeY4m } from "../tests/browser/harness.mjs";
 
@@ -9,7 +9,20 @@ export function launch(extra = []) {
   return launchChromium(["--enable-unsafe-webgpu", ...extra]);
 }
 
-/// Open the demo page on `backend` and wait for its detector.
+/// The harness's `serve` with the cross-origin isolation headers: only an isolated page gets
+/// SharedArrayBuffer, and so WebAssembly threads. Resolves to `{ origin, close }`.
+export function serveIsolated(root, options = {}) {
+  return serve(root, {
+    ...options,
+    headers: {
+      "cross-origin-opener-policy": "same-origin",
+      "cross-origin-embedder-policy": "require-corp",
+    },
+  });
+}
+
+/// Open the demo page on `backend` and wait for its detector; `browser` may also be a
+/// browser context (whose network a caller watches).
 export async function openDetector(browser, origin, backend) {
   return (await openDemo(browser, origin, `?backend=${backend}`)).page;
 }
@@ -17,4 +30,17 @@ export async function openDetector(browser, origin, backend) {
 export function summary(times) {
   const sorted = [...times].sort((a, b) => a - b);
   return { median: sorted[sorted.length >> 1], min: sorted[0], max: sorted[sorted.length - 1] };
+}
+
+/// Decode the image at `url` in the page into `window.benchFrame`, an ImageData: stretched to
+/// `size` ([width, height]), or at its own size.
+export function loadFrame(page, url, size = null) {
+  return page.evaluate(async ({ url, size }) => {
+    const bitmap = await createImageBitmap(await (await fetch(url)).blob());
+    const [width, height] = size ?? [bitmap.width, bitmap.height];
+    const context = new OffscreenCanvas(width, height).getContext("2d");
+    context.drawImage(bitmap, 0, 0, width, height);
+    window.benchFrame = context.getImageData(0, 0, width, height);
+    bitmap.close();
+  }, { url, size });
 }

@@ -31,6 +31,21 @@ pub(crate) fn padded_conv(
         .init(device)
 }
 
+/// A bias-free 1x1 convolution (stride 1) as one batched matrix product over the pixels: the
+/// convolution's result, computed the way burn's CPU backend differentiates fastest. With
+/// gradients (16 x 96 x 80 x 60 input, forward and backward, two cores) it takes 114 ms against
+/// the convolution's 368 ms, a third off a whole training step; forward only, at batch 1, the
+/// convolution is faster (23-29 against 27-40 ms per frame), so only training (an autodiff
+/// device) takes this path.
+fn pointwise(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
+    let [batch, channels, height, width] = input.dims();
+    let [out_channels, ..] = conv.weight.dims();
+    let weight = conv.weight.val().reshape([1, out_channels, channels]);
+    weight
+        .matmul(input.reshape([batch, channels, height * width]))
+        .reshape([batch, out_channels, height, width])
+}
+
 /// Convolution, batch norm and (optionally) ReLU6: the unit the backbone is built from.
 #[derive(Module, Debug)]
 pub struct ConvBn {
@@ -58,7 +73,14 @@ impl ConvBn {
     }
 
     pub(crate) fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let x = self.norm.forward(self.conv.forward(input));
+        let pointwise_conv =
+            self.conv.kernel_size == [1, 1] && self.conv.stride == [1, 1] && self.conv.groups == 1;
+        let x = if pointwise_conv && input.is_autodiff() {
+            pointwise(&self.conv, input)
+        } else {
+            self.conv.forward(input)
+        };
+        let x = self.norm.forward(x);
         if self.activate { x.clamp(0.0, 6.0) } else { x }
     }
 
@@ -67,5 +89,24 @@ impl ConvBn {
         let stride = self.conv.stride[0];
         let (oh, ow) = (conv_output_side(h, stride), conv_output_side(w, stride));
         (conv_macs(&self.conv, oh, ow), oh, ow)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointwise_matches_the_convolution() {
+        let device = Device::flex();
+        let conv = padded_conv([6, 5], 1, 1, 1, false, &device);
+        let input = Tensor::<4>::random([2, 6, 7, 9], burn::tensor::Distribution::Default, &device);
+        let expected = conv.forward(input.clone());
+        let difference = (pointwise(&conv, input) - expected.clone())
+            .abs()
+            .max()
+            .into_scalar::<f32>();
+        assert_eq!(expected.dims(), [2, 5, 7, 9]);
+        assert!(difference < 1e-5, "{difference}");
     }
 }

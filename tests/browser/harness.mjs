@@ -16,8 +16,8 @@ const types = {
 };
 
 /// Serve the folder `root` on 127.0.0.1, plus `files`: URL path -> file, and `folders`:
-/// URL prefix -> folder. Resolves to `{ origin, close }`.
-export async function serve(root, { files = {}, folders = {} } = {}) {
+/// URL prefix -> folder; `headers` go with every file. Resolves to `{ origin, close }`.
+export async function serve(root, { files = {}, folders = {}, headers = {} } = {}) {
   const server = createServer(async (request, response) => {
     const path = normalize(decodeURIComponent(new URL(request.url, "http://x").pathname));
     const prefix = Object.keys(folders).find((p) => path.startsWith(p));
@@ -26,7 +26,7 @@ export async function serve(root, { files = {}, folders = {} } = {}) {
       ?? join(root, path.endsWith("/") ? `${path}index.html` : path);
     try {
       const body = await readFile(file);
-      response.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" });
+      response.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream", ...headers });
       response.end(body);
     } catch {
       response.writeHead(404).end();

@@ -1,0 +1,68 @@
+"""What the Python benchmarks share: ssdface's side of a comparison, timed by one of the crate's
+``cargo bench`` programs in a subprocess, and the facts about the machine that timings depend on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (platform's name where that is missing)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def failure_excerpt(text: str) -> str:
+    """The panic message when there is one (a backtrace's tail says little), else the last lines."""
+    lines = text.strip().splitlines()
+    for i, line in enumerate(lines):
+        if "panicked at" in line:
+            return "\n".join(lines[i:i + 2])
+    return "\n".join(lines[-8:])
+
+
+def cargo_bench(bench: str, args: list[str], threads: int | None = None,
+                weights: Path | None = None, timeout: float | None = None) -> dict:
+    """Run ``cargo bench --bench BENCH -- ARGS --json`` in the repository and return the JSON
+    line of its CPU backend (a ``wgpu`` build prints a second line for the GPU).
+
+    burn's Flex backend runs on rayon's pool, so ``RAYON_NUM_THREADS`` sets its threads.
+    Raises RuntimeError with the panic message when the bench fails.
+    """
+    env = dict(os.environ)
+    env.setdefault("CARGO_TARGET_DIR", str(Path.home() / ".cache" / "ssdface-target"))
+    if threads is not None:
+        env["RAYON_NUM_THREADS"] = str(threads)
+    if weights is not None:
+        env["SSDFACE_WEIGHTS"] = str(weights.resolve())
+    command = ["cargo", "bench", "-q", "--bench", bench, "--", *args, "--json"]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {result.returncode}:\n"
+                           f"{failure_excerpt(result.stderr or result.stdout)}")
+    records = []
+    for line in result.stdout.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    cpu = [r for r in records if str(r.get("backend", "")).startswith("cpu")]
+    if not cpu:
+        raise RuntimeError(f"no JSON line for the CPU in the output of {' '.join(command)}:\n"
+                           f"{result.stdout[-3000:]}")
+    return cpu[-1]

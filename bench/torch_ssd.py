@@ -1,0 +1,653 @@
+#!/usr/bin/env python3
+"""A PyTorch port of ssdface's default network and training step, for one purpose only:
+comparing training speed (images/s of a full optimisation step) with ssdface's own step at
+the same batch size and input size.
+
+It mirrors, module for module:
+- src/model/config.rs   SsdConfig defaults (320x240, width 0.5, stages, extra layer, priors);
+- src/model/layers.rs   ConvBn: conv (half padding, no bias) + batch norm + optional ReLU6;
+- src/model/backbone.rs MobileNetV2 inverted residual stages;
+- src/model/heads.rs    3x3 classifier / regressor heads, stride-2 extra layer;
+- src/model/ssd.rs      the whole network and its output layout;
+- src/boxes/priors.rs, codec.rs, matching.rs  priors, box encoding and prior matching;
+- src/train/loss.rs     MultiBox loss with 3:1 hard-negative mining;
+- burn's Adam (epsilon 1e-5; weight decay as an L2 term added to the gradient, which is
+  torch.optim.Adam's `weight_decay`, not AdamW).
+
+Targets are matched outside the timed region, as benches/training.rs does. Images are real
+training images from ../shared/data/train resized to 320x240 without augmentation (ssdface's
+bench uses augmented crops of them), or random pixels with random boxes (`--data synthetic`);
+step time does not depend on pixel values, and the loss is computed over every prior with
+masks, so it does not depend on the number of faces either.
+
+Known differences from ssdface (none changes the work a step does):
+- ReLU6 is F.relu6 (hardtanh), torch's idiom, where burn writes clamp(0, 6): the same function;
+  the gradient at exactly 0 or 6 differs (hardtanh passes none there, clamp passes it).
+- Weight initialisation uses torch's defaults (kaiming-uniform weights with the same bound as
+  burn's, but different random numbers and bias init); the timed step does not depend on it.
+- No weight decay by default, as benches/training.rs (`AdamConfig::new()`); `--weight-decay
+  5e-4` gives ssdface's training setting.
+- Ties in prior matching follow Rust's `max_by` (last maximum); argsort ties in the mining may
+  order equal losses differently from burn.
+- The parameter count is burn's, which includes batch norm's running mean and variance.
+
+Usage:
+  python bench/torch_ssd.py info
+  python bench/torch_ssd.py speed --batch 16 --rounds 5 --steps 5 --warm-up 1 --out FILE.json
+  python bench/torch_ssd.py overfit --steps 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ssdface_bench import REPO, cargo_bench, cpu_model
+
+
+# What ssdface's default network has (`ssdface info`): the port must match both exactly.
+EXPECTED_PARAMS = 464_940
+EXPECTED_PRIORS_320X240 = 4_420
+
+NUM_CLASSES = 2
+BOX_OFFSETS = 4
+
+
+# --- src/model/config.rs -------------------------------------------------------------------
+
+
+class SsdConfig:
+    """SsdConfig::new(): every default of src/model/config.rs."""
+
+    def __init__(self, width: int = 320, height: int = 240):
+        self.input_width = width
+        self.input_height = height
+        self.width_multiplier = 0.5
+        self.stem_channels = 32
+        # (expansion t, channels c, repeats n, stride s, tap)
+        self.stages = [
+            (1, 32, 1, 1, False),
+            (4, 48, 1, 2, False),
+            (4, 64, 2, 2, True),
+            (6, 128, 3, 2, False),
+            (6, 192, 1, 1, True),
+            (6, 320, 1, 2, True),
+        ]
+        self.extra_channels = [384]
+        self.min_sizes = [[10.0, 16.0, 24.0], [32.0, 48.0], [64.0, 96.0], [128.0, 192.0, 256.0]]
+        self.aspect_ratios = [1.0]
+        self.variances = (0.1, 0.2)  # (center, size)
+        self.pixel_mean = 127.0
+        self.pixel_std = 128.0
+        assert width % 8 == 0 and height % 8 == 0 and min(width, height) >= 32
+
+    def scaled(self, channels: int) -> int:
+        target = channels * self.width_multiplier
+        rounded = max(int(math.floor((target + 4.0) / 8.0)) * 8, 8)
+        return rounded + 8 if rounded < 0.9 * target else rounded
+
+    def feature_sizes(self) -> list[tuple[int, int]]:
+        def halve(size, stride):
+            return (-(-size[0] // stride), -(-size[1] // stride))
+
+        size = halve((self.input_width, self.input_height), 2)
+        levels = []
+        for _, _, _, stride, tap in self.stages:
+            size = halve(size, stride)
+            if tap:
+                levels.append(size)
+        for _ in self.extra_channels:
+            size = halve(size, 2)
+            levels.append(size)
+        return levels
+
+    def priors_per_cell(self) -> list[int]:
+        return [len(sizes) * len(self.aspect_ratios) for sizes in self.min_sizes]
+
+    def priors(self) -> np.ndarray:
+        """src/boxes/priors.rs generate_priors: `[P, 4]` (cx, cy, w, h), normalised, f32.
+
+        Level by level; cells row-major (y, then x); per cell every min size, then every
+        aspect ratio: the order the heads emit their rows in.
+        """
+        iw, ih = np.float32(self.input_width), np.float32(self.input_height)
+        rows = []
+        for (fw, fh), sizes in zip(self.feature_sizes(), self.min_sizes):
+            for y in range(fh):
+                for x in range(fw):
+                    cx = (np.float32(x) + np.float32(0.5)) / np.float32(fw)
+                    cy = (np.float32(y) + np.float32(0.5)) / np.float32(fh)
+                    for size in sizes:
+                        for ratio in self.aspect_ratios:
+                            stretch = np.sqrt(np.float32(ratio))
+                            rows.append(
+                                (cx, cy, np.float32(size) * stretch / iw, np.float32(size) / stretch / ih)
+                            )
+        return np.asarray(rows, dtype=np.float32)
+
+
+# --- src/model/layers.rs, backbone.rs, heads.rs, ssd.rs ------------------------------------
+
+
+def padded_conv(cin: int, cout: int, kernel: int, stride: int, groups: int, bias: bool) -> nn.Conv2d:
+    """A convolution with "half" padding (kernel / 2 on each side): ceil(n / stride) cells."""
+    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=bias)
+
+
+class ConvBn(nn.Module):
+    """Convolution (no bias), batch norm (eps 1e-5, momentum 0.1) and optionally ReLU6."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, groups: int, activate: bool):
+        super().__init__()
+        self.conv = padded_conv(cin, cout, kernel, stride, groups, bias=False)
+        self.norm = nn.BatchNorm2d(cout, eps=1e-5, momentum=0.1)
+        self.activate = activate
+
+    def forward(self, x):
+        x = self.norm(self.conv(x))
+        # burn: x.clamp(0.0, 6.0). relu6 (hardtanh) is the same function and torch's idiom
+        # (torchvision's MobileNetV2); its backward is one fused kernel where clamp's is several.
+        return F.relu6(x) if self.activate else x
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin: int, cout: int, expansion: int, stride: int):
+        super().__init__()
+        hidden = cin * expansion
+        self.expand = ConvBn(cin, hidden, 1, 1, 1, True) if expansion != 1 else None
+        self.depthwise = ConvBn(hidden, hidden, 3, stride, hidden, True)
+        self.project = ConvBn(hidden, cout, 1, 1, 1, False)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, inp):
+        x = self.expand(inp) if self.expand is not None else inp
+        x = self.project(self.depthwise(x))
+        return x + inp if self.residual else x
+
+
+class Stage(nn.Module):
+    def __init__(self, blocks: list[InvertedResidual], tap: bool):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.tap = tap
+
+
+class Backbone(nn.Module):
+    def __init__(self, config: SsdConfig):
+        super().__init__()
+        stem = config.scaled(config.stem_channels)
+        self.stem = ConvBn(3, stem, 3, 2, 1, True)
+        cin = stem
+        stages = []
+        for expansion, channels, repeats, stride, tap in config.stages:
+            cout = config.scaled(channels)
+            blocks = []
+            for i in range(repeats):
+                blocks.append(InvertedResidual(cin, cout, expansion, stride if i == 0 else 1))
+                cin = cout
+            stages.append(Stage(blocks, tap))
+        self.stages = nn.ModuleList(stages)
+
+    def forward(self, x):
+        x = self.stem(x)
+        taps = []
+        for stage in self.stages:
+            for block in stage.blocks:
+                x = block(x)
+            if stage.tap:
+                taps.append(x)
+        return taps
+
+
+def rows_per_prior(fmap, values: int):
+    """`[batch, priors * values, h, w]` -> `[batch, h * w * priors, values]`."""
+    b = fmap.shape[0]
+    return fmap.permute(0, 2, 3, 1).reshape(b, -1, values)
+
+
+class DetectionHead(nn.Module):
+    def __init__(self, channels: int, priors_per_cell: int):
+        super().__init__()
+        self.classifier = padded_conv(channels, priors_per_cell * NUM_CLASSES, 3, 1, 1, bias=True)
+        self.regressor = padded_conv(channels, priors_per_cell * BOX_OFFSETS, 3, 1, 1, bias=True)
+
+    def forward(self, features):
+        return (
+            rows_per_prior(self.classifier(features), NUM_CLASSES),
+            rows_per_prior(self.regressor(features), BOX_OFFSETS),
+        )
+
+
+class ExtraLayer(nn.Module):
+    """1x1 reduce, 3x3 stride-2 depthwise, 1x1 expand; all three with ReLU6."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        hidden = max(cout // 4, 8)
+        self.reduce = ConvBn(cin, hidden, 1, 1, 1, True)
+        self.depthwise = ConvBn(hidden, hidden, 3, 2, hidden, True)
+        self.expand = ConvBn(hidden, cout, 1, 1, 1, True)
+
+    def forward(self, x):
+        return self.expand(self.depthwise(self.reduce(x)))
+
+
+class Ssd(nn.Module):
+    def __init__(self, config: SsdConfig):
+        super().__init__()
+        self.backbone = Backbone(config)
+        tapped = [config.scaled(c) for _, c, _, _, tap in config.stages if tap]
+        cin = config.scaled(config.stages[-1][1]) if config.stages else config.scaled(config.stem_channels)
+        extras = []
+        for channels in config.extra_channels:
+            cout = config.scaled(channels)
+            extras.append(ExtraLayer(cin, cout))
+            cin = cout
+        self.extras = nn.ModuleList(extras)
+        level_channels = tapped + [config.scaled(c) for c in config.extra_channels]
+        self.heads = nn.ModuleList(
+            DetectionHead(c, p) for c, p in zip(level_channels, config.priors_per_cell())
+        )
+
+    def forward(self, images):
+        features = self.backbone(images)
+        x = features[-1]
+        for extra in self.extras:
+            x = extra(x)
+            features.append(x)
+        logits, offsets = zip(*(head(f) for f, head in zip(features, self.heads)))
+        return torch.cat(logits, 1), torch.cat(offsets, 1)
+
+
+def trainable_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def num_params(model: nn.Module) -> int:
+    """burn's `Module::num_params`: it visits batch norm's running mean and variance as float
+    parameters too (burn-core's RunningState), so they count, though no optimiser touches them.
+    """
+    running = sum(b.numel() for n, b in model.named_buffers() if n.endswith(("running_mean", "running_var")))
+    return trainable_params(model) + running
+
+
+# --- src/boxes/codec.rs, matching.rs; src/train/item.rs -------------------------------------
+
+
+def center_to_corners(b: np.ndarray) -> np.ndarray:
+    return np.stack(
+        [b[:, 0] - b[:, 2] / 2, b[:, 1] - b[:, 3] / 2, b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2], 1
+    ).astype(np.float32)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`[A, B]` IoU of corner boxes; 0 where the union is empty (geometry.rs `iou`)."""
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
+    area_a = np.maximum(a[:, 2] - a[:, 0], 0) * np.maximum(a[:, 3] - a[:, 1], 0)
+    area_b = np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(b[:, 3] - b[:, 1], 0)
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union <= 0, 0.0, inter / union).astype(np.float32)
+
+
+def last_argmax(v: np.ndarray) -> int:
+    """Rust's `Iterator::max_by` keeps the last of equal maxima."""
+    return len(v) - 1 - int(np.argmax(v[::-1]))
+
+
+def match_priors(priors: np.ndarray, faces: np.ndarray, iou_threshold: float, variances):
+    """matching.rs `match_priors`: labels `[P]` (1 face, 0 background), offsets `[P, 4]`.
+
+    1. each prior whose best IoU with a face reaches the threshold takes that face;
+    2. each face, in order, also takes its best prior not yet forced (IoU > 0), even below
+       the threshold.
+    """
+    p = len(priors)
+    matched = np.full(p, -1, dtype=np.int64)
+    if len(faces):
+        overlaps = iou_matrix(center_to_corners(priors), faces)
+        for i in range(p):
+            row = overlaps[i]
+            f = last_argmax(row)
+            if row[f] >= iou_threshold:
+                matched[i] = f
+        forced = np.zeros(p, dtype=bool)
+        for f in range(len(faces)):
+            col = np.where(~forced & (overlaps[:, f] > 0.0), overlaps[:, f], -np.inf)
+            if np.isfinite(col).any():
+                best = last_argmax(col)
+                forced[best] = True
+                matched[best] = f
+    offsets = np.zeros((p, 4), dtype=np.float32)
+    pos = matched >= 0
+    if pos.any():
+        center, size = np.float32(variances[0]), np.float32(variances[1])
+        f = faces[matched[pos]]
+        t = np.stack(
+            [(f[:, 0] + f[:, 2]) / 2, (f[:, 1] + f[:, 3]) / 2, f[:, 2] - f[:, 0], f[:, 3] - f[:, 1]], 1
+        )
+        pr = priors[pos]
+        offsets[pos] = np.stack(
+            [
+                (t[:, 0] - pr[:, 0]) / (center * pr[:, 2]),
+                (t[:, 1] - pr[:, 1]) / (center * pr[:, 3]),
+                np.log(t[:, 2] / pr[:, 2]) / size,
+                np.log(t[:, 3] / pr[:, 3]) / size,
+            ],
+            1,
+        )
+    return pos.astype(np.int64), offsets
+
+
+# --- src/train/loss.rs ----------------------------------------------------------------------
+
+
+def multibox_loss(logits, offsets, labels, target_offsets, negatives_per_positive: int = 3):
+    """MultiBox loss, op for op as loss.rs: returns (total, location, confidence)."""
+    batch, priors, _ = logits.shape
+    log_probs = F.log_softmax(logits, 2)
+    positive = labels == 1
+
+    background_loss = (-log_probs.detach()[:, :, 0]).masked_fill(positive, -1.0)
+    rank = background_loss.argsort(1, descending=True).argsort(1).float()
+    face = positive.float()
+    positives = face.sum(1, keepdim=True)
+    negatives = torch.minimum(positives * negatives_per_positive, priors - positives)
+    negative = rank < negatives.expand(batch, priors)
+    selected = (positive | negative).float()
+
+    normaliser = positives.sum().clamp_min(1.0)
+    cross_entropy = -(log_probs[:, :, 1] * face + log_probs[:, :, 0] * (1.0 - face))
+    confidence = (cross_entropy * selected).sum() / normaliser
+
+    smooth_l1 = F.smooth_l1_loss(offsets, target_offsets, reduction="none", beta=1.0)
+    location = (smooth_l1.sum(2) * face).sum() / normaliser
+    return location + confidence, location, confidence
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def read_labels(folder: Path):
+    """WIDER FACE `bbx_gt` layout: path, count, then count lines `x y w h ... invalid ...`."""
+    lines = (folder / "labels.txt").read_text().split("\n")
+    i, out = 0, []
+    while i < len(lines):
+        name = lines[i].strip()
+        if not name:
+            i += 1
+            continue
+        count = int(lines[i + 1])
+        rows = lines[i + 2 : i + 2 + max(count, 1)]
+        i += 2 + max(count, 1)
+        boxes = []
+        for row in rows[:count]:
+            v = row.split()
+            x, y, w, h = map(float, v[:4])
+            invalid = len(v) > 7 and v[7] != "0"
+            if not invalid:
+                boxes.append((x, y, x + w, y + h))
+        out.append((name, boxes))
+    return out
+
+
+def real_items(config: SsdConfig, priors: np.ndarray, n: int, folder: Path):
+    """The first `n` training images, resized to the input (no augmentation), and targets."""
+    from PIL import Image
+
+    items = []
+    for name, boxes in read_labels(folder)[:n]:
+        image = Image.open(folder / "images" / name).convert("RGB")
+        w, h = image.size
+        resized = image.resize((config.input_width, config.input_height), Image.BILINEAR)
+        pixels = (np.asarray(resized, dtype=np.float32) - config.pixel_mean) / config.pixel_std
+        faces = []
+        for x1, y1, x2, y2 in boxes:
+            x1, x2 = np.clip([x1, x2], 0, w)
+            y1, y2 = np.clip([y1, y2], 0, h)
+            if x2 - x1 >= 1 and y2 - y1 >= 1:  # dataset.rs drops boxes under 1 px
+                faces.append((x1 / w, y1 / h, x2 / w, y2 / h))
+        faces = np.asarray(faces, dtype=np.float32).reshape(-1, 4)
+        labels, offsets = match_priors(priors, faces, 0.35, config.variances)
+        items.append((pixels.transpose(2, 0, 1).copy(), labels, offsets, len(faces)))
+    return items
+
+
+def synthetic_items(config: SsdConfig, priors: np.ndarray, n: int, seed: int = 0):
+    """Random pixels and 1..8 random faces of 10..120 px per image."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for _ in range(n):
+        pixels = rng.uniform(-1, 1, (3, config.input_height, config.input_width)).astype(np.float32)
+        faces = []
+        for _ in range(rng.integers(1, 9)):
+            s = rng.uniform(10, 120)
+            bw, bh = s / config.input_width, s * rng.uniform(1.0, 1.3) / config.input_height
+            x, y = rng.uniform(0, 1 - bw), rng.uniform(0, 1 - min(bh, 0.99))
+            faces.append((x, y, x + bw, min(y + bh, 1.0)))
+        faces = np.asarray(faces, dtype=np.float32)
+        labels, offsets = match_priors(priors, faces, 0.35, config.variances)
+        items.append((pixels, labels, offsets, len(faces)))
+    return items
+
+
+def make_items(config, priors, data: str, n: int):
+    folder = Path(os.environ.get("SSDFACE_DATA", REPO.parent / "shared" / "data")) / "train"
+    if data == "real" or (data == "auto" and (folder / "labels.txt").exists()):
+        return "real", real_items(config, priors, n, folder)
+    return "synthetic", synthetic_items(config, priors, n)
+
+
+def make_batch(items, batch: int):
+    """Like the Rust bench: the items cycled to `batch`, stacked once, outside any timing."""
+    chosen = [items[i % len(items)] for i in range(batch)]
+    images = torch.from_numpy(np.stack([c[0] for c in chosen]))
+    labels = torch.from_numpy(np.stack([c[1] for c in chosen]))
+    offsets = torch.from_numpy(np.stack([c[2] for c in chosen]))
+    return images, labels, offsets, sum(c[3] for c in chosen)
+
+
+# --- training step -------------------------------------------------------------------------
+
+
+def build(seed: int = 42, weight_decay: float = 0.0, lr: float = 1e-3):
+    torch.manual_seed(seed)
+    config = SsdConfig()
+    priors = config.priors()
+    model = Ssd(config)
+    params = num_params(model)
+    print(f"pytorch port: {params:,} parameters as burn counts them ({trainable_params(model):,} "
+          f"trainable + batch-norm running statistics), {len(priors):,} priors at 320x240", flush=True)
+    assert params == EXPECTED_PARAMS, f"{params} parameters, ssdface has {EXPECTED_PARAMS}"
+    assert len(priors) == EXPECTED_PRIORS_320X240, f"{len(priors)} priors, ssdface has 4420"
+    model.train()
+    # burn's AdamConfig: betas 0.9/0.999, epsilon 1e-5 (same formula as torch's: the epsilon
+    # is added to sqrt(v) / sqrt(1 - beta2^t)); WeightDecayConfig adds penalty * w to the
+    # gradient before the moments, i.e. torch.optim.Adam's weight_decay.
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-5, weight_decay=weight_decay
+    )
+    return config, priors, model, optimizer
+
+
+def train_step(model, optimizer, images, labels, offsets):
+    out_logits, out_offsets = model(images)
+    total, location, confidence = multibox_loss(out_logits, out_offsets, labels, offsets, 3)
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    optimizer.step()
+    return total, location, confidence
+
+
+def time_steps(model, optimizer, batch, steps: int, warm_up: int) -> list[float]:
+    images, labels, offsets = batch
+    times = []
+    for i in range(warm_up + steps):
+        start = time.perf_counter()
+        train_step(model, optimizer, images, labels, offsets)
+        elapsed = (time.perf_counter() - start) * 1e3
+        if i >= warm_up:
+            times.append(round(elapsed, 3))
+    return times
+
+
+# --- ssdface side --------------------------------------------------------------------------
+
+
+def run_ssdface(batch: int, steps: int, warm_up: int, threads: int | None, timeout: float | None):
+    return cargo_bench("training", ["--batch", str(batch), "--steps", str(steps),
+                                    "--warm-up", str(warm_up)], threads, timeout=timeout)
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def median(v):
+    # The Rust bench's median: the upper middle element of the sorted values.
+    return sorted(v)[len(v) // 2]
+
+
+def cmd_info(args):
+    config, priors, model, _ = build()
+    print("feature sizes:", config.feature_sizes(), "priors per cell:", config.priors_per_cell())
+    kind, items = make_items(config, priors, args.data, 64)
+    faces = [it[3] for it in items]
+    positives = [int(it[1].sum()) for it in items]
+    print(f"{kind} items: {len(items)}, faces/image mean {np.mean(faces):.1f}, "
+          f"positive priors/image mean {np.mean(positives):.1f}")
+
+
+def cmd_speed(args):
+    threads = args.threads or os.cpu_count()
+    torch.set_num_threads(threads)
+    config, priors, model, optimizer = build(weight_decay=args.weight_decay)
+    kind, items = make_items(config, priors, args.data, 64)
+    images, labels, offsets, faces = make_batch(items, args.batch)
+    print(f"{kind} input: batch {args.batch}, {faces} faces, {int(labels.sum())} positive priors; "
+          f"torch {torch.__version__}, {threads} threads", flush=True)
+
+    results = {
+        "ssdface": {"detector": "ssdface", "backend": "cpu (flex)", "round_medians_ms": [], "step_ms": []},
+        "torch": {"detector": "pytorch-port", "backend": "torch cpu", "round_medians_ms": [], "step_ms": []},
+    }
+    ssdface_error = None
+    for r in range(args.rounds):
+        times = time_steps(model, optimizer, (images, labels, offsets), args.steps, args.warm_up)
+        results["torch"]["round_medians_ms"].append(median(times))
+        results["torch"]["step_ms"].extend(times)
+        print(f"round {r + 1}/{args.rounds}  pytorch-port: median {median(times):.0f} ms/step", flush=True)
+        if args.no_ssdface or ssdface_error:
+            continue
+        try:
+            record = run_ssdface(args.batch, args.steps, args.warm_up, args.threads, args.cargo_timeout)
+        except (RuntimeError, subprocess.TimeoutExpired, OSError) as e:
+            ssdface_error = str(e)
+            print(f"ssdface bench failed, continuing with the port only:\n{e}", file=sys.stderr, flush=True)
+            continue
+        times = [float(t) for t in record["step_ms"]]
+        res = results["ssdface"]
+        res["backend"] = record.get("backend", res["backend"])
+        res["threads"] = record.get("threads")
+        res["round_medians_ms"].append(median(times))
+        res["step_ms"].extend(times)
+        print(f"round {r + 1}/{args.rounds}  ssdface:      median {median(times):.0f} ms/step "
+              f"({record.get('threads')} threads)", flush=True)
+
+    out = []
+    for key in ("ssdface", "torch"):
+        res = results[key]
+        if not res["step_ms"]:
+            continue
+        res["images_per_second"] = round(args.batch * 1000.0 / median(res["step_ms"]), 2)
+        threads_used = res.pop("threads", None)
+        out.append(res)
+        print(f"{res['detector']:<13} {res['backend']:<11} batch {args.batch}: "
+              f"{res['images_per_second']:.1f} images/s (median {median(res['step_ms']):.0f} ms/step "
+              f"over {len(res['step_ms'])} steps in {len(res['round_medians_ms'])} rounds"
+              + (f", {threads_used} threads" if threads_used else "") + ")")
+
+    report = {
+        "kind": "training-speed",
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
+                    "torch_threads": threads},
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "batch": args.batch,
+        "size": f"{config.input_width}x{config.input_height}",
+        "rounds": args.rounds,
+        "results": out,
+    }
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    if ssdface_error:
+        sys.exit(1)
+
+
+def cmd_overfit(args):
+    torch.set_num_threads(args.threads or os.cpu_count())
+    _, priors, model, optimizer = build(weight_decay=args.weight_decay)
+    kind, items = make_items(SsdConfig(), priors, args.data, args.batch)
+    images, labels, offsets, faces = make_batch(items, args.batch)
+    print(f"overfitting one {kind} batch of {args.batch} ({faces} faces, {int(labels.sum())} positive priors)")
+    for step in range(args.steps):
+        total, location, confidence = train_step(model, optimizer, images, labels, offsets)
+        print(f"step {step + 1:>3}: loss {total.item():.4f} (location {location.item():.4f}, "
+              f"confidence {confidence.item():.4f})", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p):
+        p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+        p.add_argument("--data", choices=["auto", "real", "synthetic"], default="auto",
+                       help="real: ../shared/data/train resized, no augmentation; auto: real if present")
+        p.add_argument("--weight-decay", type=float, default=0.0,
+                       help="Adam L2 penalty (benches/training.rs uses AdamConfig::new(): none; "
+                            "training uses 5e-4)")
+
+    p = sub.add_parser("info", help="parameter and prior counts, data statistics")
+    common(p)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("speed", help="time training steps, interleaved with ssdface's bench")
+    common(p)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--warm-up", type=int, default=1)
+    p.add_argument("--out", default=None)
+    p.add_argument("--no-ssdface", action="store_true", help="time the port only")
+    p.add_argument("--cargo-timeout", type=float, default=None, help="seconds per cargo bench run")
+    p.set_defaults(func=cmd_speed)
+
+    p = sub.add_parser("overfit", help="loss over a few steps on one fixed batch")
+    common(p)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--steps", type=int, default=20)
+    p.set_defaults(func=cmd_overfit)
+
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
