@@ -285,33 +285,33 @@ def training_section(training):
 
 
 def speed_vs_ap_chart(reports, native, browser, path):
-    """Warm median ms against AP: native at 640x480 on all threads, browser per backend."""
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for speed, marker, where in ((native, "o", "native"), (browser, "s", "browser")):
-        if speed is None:
-            continue
-        results = speed["results"]
-        if where == "native":
-            most = max(r["threads"] for r in results)
-            results = [r for r in results if r["size"] == "640x480" and r["threads"] == most]
-        for r in results:
-            if r["detector"] not in reports:
-                continue
-            ap = ap_of(reports[r["detector"]]["iou50"])["ap"]
-            ms = statistics.median(r["times_ms"])
-            color = "black" if r["detector"] == "ssdface" else None
-            ax.scatter(ms, ap, marker=marker, color=color)
-            ax.annotate(
-                f"{r['detector']} ({where} {r['backend']})",
-                (ms, ap),
-                fontsize=7,
-                xytext=(4, 3),
-                textcoords="offset points",
-            )
+    """Warm median ms against AP: native at 640x480 on all threads, and the browser's CPU
+    (wasm) backends. GPU backends are left out where the adapter is a software one: seconds
+    per frame on SwiftShader say nothing about a real GPU."""
+    points = []
+    if native:
+        most = max(r["threads"] for r in native["results"])
+        points += [("native", r) for r in native["results"]
+                   if r["size"] == "640x480" and r["threads"] == most]
+    if browser:
+        software = "swiftshader" in browser["machine"].get("webgpu_adapter", "").lower()
+        points += [("browser", r) for r in browser["results"]
+                   if not (software and r["backend"] in ("webgpu", "webgl"))]
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for index, (where, r) in enumerate(p for p in points if p[1]["detector"] in reports):
+        ax.scatter(
+            statistics.median(r["times_ms"]),
+            ap_of(reports[r["detector"]]["iou50"])["ap"],
+            marker="o" if where == "native" else "s",
+            s=90 if r["detector"] == "ssdface" else 45,
+            color="black" if r["detector"] == "ssdface" else f"C{index % 10}",
+            label=f"{r['detector']} ({where}, {r['backend']})",
+        )
     ax.set_xscale("log")
     ax.set(xlabel="ms per 640x480 image, warm median (log scale)", ylabel="AP, IoU 0.5")
-    ax.set_title("Speed against accuracy (circles: native CPU, squares: browser)")
+    ax.set_title("Speed against accuracy (circles: native CPU, squares: browser CPU)")
     ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -337,7 +337,8 @@ def main():
         "comes from one run of it. Machine: "
         f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, no GPU; "
         f"date {(native or {}).get('date', '?')}. The machine is shared, so absolute times are noisy:",
-        "compare the ratios, measured in the same rounds.",
+        "compare the ratios, measured in the same rounds. ssdface's weights: "
+        f"`{args.weights.name}` ({args.weights.stat().st_size:,} bytes).",
         "",
     ]
     if reports:
