@@ -2,8 +2,6 @@
 # Build the detector for the browser: the library compiled to WebAssembly (release, `web`
 # feature), bound to JavaScript by wasm-bindgen into pkg/, and copied into www/pkg/ for the
 # demo page. Prints the sizes, raw and gzipped.
-#
-#   SSDFACE_WEIGHTS=path/to/model.ssdface ./build.sh   also serves those weights to www/
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ssdface-target}"
@@ -36,9 +34,6 @@ fi
 
 mkdir -p www/pkg
 cp pkg/ssdface.js pkg/ssdface_bg.wasm www/pkg/
-if [ -n "${SSDFACE_WEIGHTS:-}" ]; then
-    cp "$SSDFACE_WEIGHTS" www/model.ssdface
-fi
 
 for file in pkg/ssdface_bg.wasm pkg/ssdface.js; do
     raw=$(stat -c %s "$file")

@@ -2,7 +2,6 @@
 # Detection speed in the browser and natively on the same 640x480 frame, in one run.
 #
 #   bench/browser.sh [PHOTO]        (default: the first validation photo)
-#   SSDFACE_WEIGHTS=model.ssdface bench/browser.sh   for a build that bundles no model
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ssdface-target}"

@@ -2,7 +2,8 @@
 # ssdface next to established face detectors: accuracy, speed and size, in one run.
 #
 #   bench/run.sh            writes BENCHMARKS.md and bench/results/*.png, raw results in bench/out/
-#   SSDFACE_WEIGHTS=model.ssdface bench/run.sh    another model than the bundled one
+#   SSDFACE_WEIGHTS=model.ssdface bench/run.sh    another model than the bundled one (the
+#                                                 browser pages always run the bundled one)
 #   BENCH_QUICK=1 bench/run.sh                    few rounds: checks the pipeline in minutes
 #
 # Set-up is part of the run and skipped when done: a Python virtualenv in bench/.venv
@@ -34,7 +35,7 @@ ssdface="$CARGO_TARGET_DIR/release/ssdface"
 weights=${SSDFACE_WEIGHTS:-models/default-320.ssdface}
 [ -f "$weights" ] || { echo "no weights at $weights: set SSDFACE_WEIGHTS" >&2; exit 1; }
 weights=$(realpath "$weights")
-SSDFACE_WEIGHTS="$weights" ./build.sh >/dev/null
+./build.sh >/dev/null
 photo=$(realpath "$data/images/$(sed -n 1p "$data/labels.txt")")
 mkdir -p "$out"
 

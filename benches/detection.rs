@@ -64,9 +64,7 @@ fn main() {
     let options = options();
     let weights = match std::env::var_os("SSDFACE_WEIGHTS") {
         Some(path) => std::fs::read(path).expect("SSDFACE_WEIGHTS is readable"),
-        None => DEFAULT_WEIGHTS
-            .expect("this build bundles no model: set SSDFACE_WEIGHTS")
-            .to_vec(),
+        None => DEFAULT_WEIGHTS.to_vec(),
     };
     let path = options
         .frame

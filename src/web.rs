@@ -173,9 +173,7 @@ impl FaceDetector {
             .transpose()?;
         let bytes = match &given {
             Some(bytes) => bytes.as_slice(),
-            None => DEFAULT_WEIGHTS.ok_or_else(|| {
-                JsError::new("this build bundles no model: pass the weights option")
-            })?,
+            None => DEFAULT_WEIGHTS,
         };
         let mut detector =
             Detector::from_weights(bytes, device).map_err(|e| JsError::new(&e.to_string()))?;

@@ -7,23 +7,17 @@ mod common;
 
 use std::path::Path;
 
-use ssdface::data::FaceDataset;
-use ssdface::train::LAST_WEIGHTS;
-
+/// The page runs the bundled model, like the command line without `--weights`.
 #[test]
 fn the_page_detects_like_the_native_cli_on_cpu_and_webgpu() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     common::require_browser_tools();
     let dir = common::scratch("browser");
-    let run = dir.join("run");
-    common::train_tiny(&run);
-    let weights = run.join(LAST_WEIGHTS);
-    common::build_web(Some(&weights));
+    common::build_web();
 
-    let dataset = FaceDataset::open(&common::tiny_data().train).unwrap();
-    let photo = dataset.path(0).to_path_buf();
+    let photo = common::val_image("maksssksksss10.jpg");
     let native_json = dir.join("native.json");
-    common::write_native_faces(&photo, &weights, &native_json);
+    common::write_native_faces(&photo, None, &native_json);
 
     common::run_node_checks(
         "run.mjs",

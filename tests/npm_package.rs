@@ -55,7 +55,7 @@ fn the_packed_package_works_in_a_vite_app_a_plain_page_a_worker_and_typescript()
     let run = dir.join("run");
     common::train_tiny(&run);
     let weights = run.join(LAST_WEIGHTS);
-    common::build_web(None);
+    common::build_web();
 
     // Pack, and report the size budget of what a site downloads.
     let pack = run_in(
@@ -144,7 +144,7 @@ fn the_packed_package_works_in_a_vite_app_a_plain_page_a_worker_and_typescript()
     let dataset = FaceDataset::open(&common::tiny_data().train).unwrap();
     let photo = dataset.path(0).to_path_buf();
     let native_json = dir.join("native.json");
-    common::write_native_faces(&photo, &weights, &native_json);
+    common::write_native_faces(&photo, Some(&weights), &native_json);
     common::run_node_checks(
         "npm.mjs",
         &[

@@ -23,18 +23,9 @@ function setStatus(message) {
   $("status").textContent = message;
 }
 
-/// Weights: the bundled model, or `model.ssdface` served beside the page when the build has none.
-async function createDetector(backend) {
-  const options = { backend, scoreThreshold: Number(threshold.value) };
-  try {
-    return await FaceDetector.create(options);
-  } catch (error) {
-    if (!String(error.message).includes("bundles no model")) throw error;
-    const response = await fetch("model.ssdface");
-    if (!response.ok) throw new Error("no model: this build bundles none and model.ssdface is missing");
-    options.weights = new Uint8Array(await response.arrayBuffer());
-    return await FaceDetector.create(options);
-  }
+/// The bundled model, on `backend`.
+function createDetector(backend) {
+  return FaceDetector.create({ backend, scoreThreshold: Number(threshold.value) });
 }
 
 function drawFaces(faces, mirrored) {

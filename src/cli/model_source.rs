@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use burn::prelude::*;
 use ssdface::default_model::DEFAULT_WEIGHTS;
 use ssdface::model::{Ssd, SsdConfig};
@@ -22,15 +22,10 @@ pub struct ModelArgs {
 impl ModelArgs {
     /// Load the model on `device`, with the input-size override applied to its config.
     pub fn load(&self, device: &Device) -> anyhow::Result<(SsdConfig, Ssd)> {
-        let (config, model) = match (&self.weights, DEFAULT_WEIGHTS) {
-            (Some(path), _) => weights::load_file(path, device).context("cannot load weights")?,
-            (None, Some(bytes)) => {
-                weights::from_bytes(bytes, device).context("cannot load the bundled model")?
-            }
-            (None, None) => bail!(
-                "this build has no bundled model yet: pass --weights FILE \
-                 (weights written by `ssdface train`)"
-            ),
+        let (config, model) = match &self.weights {
+            Some(path) => weights::load_file(path, device).context("cannot load weights")?,
+            None => weights::from_bytes(DEFAULT_WEIGHTS, device)
+                .context("cannot load the bundled model")?,
         };
         Ok((self.apply_input_size(config)?, model))
     }

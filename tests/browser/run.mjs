@@ -1,6 +1,6 @@
 // Browser tests of the demo page in Debian's headless Chromium, driven by playwright-core.
 // Run by tests/browser.rs, which builds the page and passes, through the environment:
-//   SSDFACE_WWW           the built www/ folder (with pkg/ and model.ssdface)
+//   SSDFACE_WWW           the built www/ folder (with pkg/)
 //   SSDFACE_PHOTO         a photo with faces
 //   SSDFACE_NATIVE_JSON   the native CLI's faces for that photo (JSON array of faces)
 //   SSDFACE_ARTIFACTS     where to write screenshots and the fake camera's video
@@ -61,7 +61,6 @@ await check("bad calls reject with Errors and the detector keeps working", async
       }
     };
     const detector = window.ssdface.detector;
-    const weights = new Uint8Array(await (await fetch("model.ssdface")).arrayBuffer());
     return {
       shortData: await message(detector.detect({ data: new Uint8Array(10), width: 100, height: 100 })),
       notAnImage: await message(detector.detect(42)),
@@ -69,7 +68,7 @@ await check("bad calls reject with Errors and the detector keeps working", async
       badBackend: await message(FaceDetector.create({ backend: "tpu" })),
       badThreshold: await message(FaceDetector.create({ scoreThreshold: 2 })),
       badInputSize: await message(FaceDetector.create({ inputSize: [320] })),
-      oddInputSize: await message(FaceDetector.create({ inputSize: [321, 240], backend: "cpu", weights })),
+      oddInputSize: await message(FaceDetector.create({ inputSize: [321, 240], backend: "cpu" })),
       after: Array.isArray(await detector.detect(new ImageData(64, 48))),
     };
   });

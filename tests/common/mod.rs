@@ -92,25 +92,23 @@ pub fn require_browser_tools() {
     );
 }
 
-/// Run `build.sh` (the WebAssembly build into `pkg/` and `www/pkg/`), serving `weights` to the
-/// demo page when given.
-pub fn build_web(weights: Option<&Path>) {
+/// Run `build.sh` (the WebAssembly build into `pkg/` and `www/pkg/`).
+pub fn build_web() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut command = std::process::Command::new("bash");
     command.arg(root.join("build.sh"));
-    if let Some(weights) = weights {
-        command.env("SSDFACE_WEIGHTS", weights);
-    }
     assert_success(&command.output().unwrap(), "build.sh");
 }
 
-/// The native CLI's faces for `photo` with `weights`, written as a JSON array to `out`.
-pub fn write_native_faces(photo: &Path, weights: &Path, out: &Path) {
-    let native = std::process::Command::new(env!("CARGO_BIN_EXE_ssdface"))
-        .args(["detect", photo.to_str().unwrap(), "--weights"])
-        .arg(weights)
-        .output()
-        .unwrap();
+/// The native CLI's faces for `photo` with `weights` (the bundled model when `None`), written
+/// as a JSON array to `out`.
+pub fn write_native_faces(photo: &Path, weights: Option<&Path>, out: &Path) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ssdface"));
+    command.args(["detect", photo.to_str().unwrap()]);
+    if let Some(weights) = weights {
+        command.arg("--weights").arg(weights);
+    }
+    let native = command.output().unwrap();
     assert_success(&native, "ssdface detect");
     let results: serde_json::Value = serde_json::from_slice(&native.stdout).unwrap();
     std::fs::write(out, results[0]["faces"].to_string()).unwrap();
