@@ -13,6 +13,7 @@ photo=$(realpath "$photo")
 
 ./build.sh >/dev/null
 echo "== browser"
-node bench/browser.mjs "$photo"
+node bench/browser_peers.mjs speed --frame "$photo" --detectors ssdface@webgpu,ssdface@cpu \
+    --out bench/out/browser_ssdface.json
 echo "== native"
-SSDFACE_FRAME="$photo" cargo bench --bench detection 2>/dev/null | grep -v '^$'
+cargo bench --bench detection -- --frame "$photo" 2>/dev/null | grep -v '^$'

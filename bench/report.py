@@ -67,6 +67,20 @@ def ratio_spread(numerators, denominators):
     )
 
 
+def ratio_cell(result, own):
+    """The table cell comparing `result` with ssdface's `own` result of the same rounds."""
+    if result is own:
+        return "1"
+    if own and len(result["round_medians_ms"]) == len(own["round_medians_ms"]):
+        return ratio_spread(result["round_medians_ms"], own["round_medians_ms"])
+    return "-"
+
+
+def not_measured(title, what):
+    """A section whose input is missing: it says so instead of failing the report."""
+    return [f"## {title}", "", f"Not measured ({what} is missing).", ""]
+
+
 def accuracy(out):
     """{detector: {"iou50": report, "iou30": report}} from eval/."""
     reports = {}
@@ -144,7 +158,7 @@ def by_setting(results, key):
 
 def native_speed_section(speed):
     if speed is None:
-        return ["## Native speed", "", "Not measured (`native_speed.json` is missing).", ""]
+        return not_measured("Native speed", "`native_speed.json`")
     lines = [
         "## Native speed (CPU)",
         "",
@@ -165,16 +179,9 @@ def native_speed_section(speed):
             "|---|---|---|---|---|",
         ]
         for r in sorted(results, key=lambda r: statistics.median(r["times_ms"])):
-            ratio = (
-                "1"
-                if r is own
-                else ratio_spread(r["round_medians_ms"], own["round_medians_ms"])
-                if own
-                else "-"
-            )
             lines.append(
                 f"| {r['detector']} | {r['backend']} | {spread(r['times_ms'])} | "
-                f"{fmt_ms(r['cold_ms'])} | {ratio} |"
+                f"{fmt_ms(r['cold_ms'])} | {ratio_cell(r, own)} |"
             )
         lines.append("")
     return lines
@@ -182,7 +189,7 @@ def native_speed_section(speed):
 
 def browser_speed_section(speed):
     if speed is None:
-        return ["## Browser speed", "", "Not measured (`browser_speed.json` is missing).", ""]
+        return not_measured("Browser speed", "`browser_speed.json`")
     machine = speed["machine"]
     lines = [
         "## Browser speed",
@@ -199,19 +206,13 @@ def browser_speed_section(speed):
     results = speed["results"]
     own = next((r for r in results if r["detector"] == "ssdface" and r["backend"] == "cpu"), None)
     for r in sorted(results, key=lambda r: statistics.median(r["times_ms"])):
-        if r is own:
-            ratio = "1"
-        elif own and len(r["round_medians_ms"]) == len(own["round_medians_ms"]):
-            ratio = ratio_spread(r["round_medians_ms"], own["round_medians_ms"])
-        else:
-            ratio = "-"
         threads = r.get("wasm_threads")
         isolation = "yes" if r.get("cross_origin_isolated") else "no"
         if threads is not None:
             isolation += f", wasm threads {'on' if threads else 'off'}"
         lines.append(
             f"| {r['detector']} | {r['backend']} | {len(r['times_ms'])} | {spread(r['times_ms'])} | "
-            f"{fmt_ms(r['cold_ms'])} | {isolation} | {ratio} |"
+            f"{fmt_ms(r['cold_ms'])} | {isolation} | {ratio_cell(r, own)} |"
         )
     lines.append("")
     return lines
@@ -253,7 +254,7 @@ def size_section(native, browser, weights):
 
 def training_section(training):
     if training is None:
-        return ["## Training speed", "", "Not measured (`training_speed.json` is missing).", ""]
+        return not_measured("Training speed", "`training_speed.json`")
     machine = training["machine"]
     lines = [
         "## Training speed",
@@ -345,7 +346,7 @@ def main():
         lines += accuracy_section(reports)
         pr_chart(reports, args.charts / "pr_curves.png")
     else:
-        lines += ["## Accuracy", "", "Not measured (no `eval/*/report.json`).", ""]
+        lines += not_measured("Accuracy", "`eval/*/report.json`")
     lines += native_speed_section(native)
     lines += browser_speed_section(browser)
     lines += size_section(load(args.out / "native_sizes.json"), load(args.out / "browser_sizes.json"), args.weights)

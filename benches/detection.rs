@@ -8,50 +8,46 @@
 //! model); `RAYON_NUM_THREADS` the CPU threads. `--json` prints one JSON line per backend with
 //! every time. Prints figures; asserts nothing.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::prelude::*;
+use clap::Parser;
 use image::imageops::FilterType;
 use ssdface::default_model::DEFAULT_WEIGHTS;
 use ssdface::detector::Detector;
 use ssdface::preprocess::{ImageView, PixelFormat};
 
+/// `cargo bench --bench detection -- [OPTIONS]`.
+#[derive(clap::Parser)]
 struct Options {
+    /// The photo to time, stretched to `--size` (default: the first validation photo).
+    #[arg(long)]
     frame: Option<PathBuf>,
+    /// Frame size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "640x480", value_parser = parse_size)]
     size: (u32, u32),
+    /// Timed frames.
+    #[arg(long, default_value_t = 100)]
     runs: usize,
+    /// Frames before the timed ones, the first of them reported as the cold call.
+    #[arg(long, default_value_t = 10)]
     warm_up: usize,
+    /// One JSON line per backend with every time.
+    #[arg(long)]
     json: bool,
+    /// Passed by cargo to every benchmark program.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
-fn options() -> Options {
-    let mut options = Options {
-        frame: None,
-        size: (640, 480),
-        runs: 100,
-        warm_up: 10,
-        json: false,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
-        match arg.as_str() {
-            "--frame" => options.frame = Some(value().into()),
-            "--size" => {
-                let text = value();
-                let (w, h) = text.split_once('x').expect("--size WIDTHxHEIGHT");
-                options.size = (w.parse().expect("width"), h.parse().expect("height"));
-            }
-            "--runs" => options.runs = value().parse().expect("--runs N"),
-            "--warm-up" => options.warm_up = value().parse().expect("--warm-up N"),
-            "--json" => options.json = true,
-            // Cargo passes `--bench` to every benchmark binary.
-            "--bench" => {}
-            other => panic!("unknown argument {other:?}"),
-        }
-    }
-    options
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text.split_once('x').ok_or("expected WIDTHxHEIGHT")?;
+    Ok((
+        w.parse().map_err(|_| "bad width")?,
+        h.parse().map_err(|_| "bad height")?,
+    ))
 }
 
 fn first_validation_photo() -> PathBuf {
@@ -61,31 +57,19 @@ fn first_validation_photo() -> PathBuf {
 }
 
 fn main() {
-    let options = options();
+    let options = Options::parse();
     let weights = match std::env::var_os("SSDFACE_WEIGHTS") {
         Some(path) => std::fs::read(path).expect("SSDFACE_WEIGHTS is readable"),
         None => DEFAULT_WEIGHTS.to_vec(),
     };
-    let path = options
-        .frame
-        .clone()
-        .or_else(|| std::env::var_os("SSDFACE_FRAME").map(PathBuf::from))
-        .unwrap_or_else(first_validation_photo);
+    let path = options.frame.clone().unwrap_or_else(first_validation_photo);
     let (width, height) = options.size;
     let frame = image::open(&path)
         .expect("the frame decodes")
         .resize_exact(width, height, FilterType::Triangle)
         .to_rgba8();
     let view = ImageView::new(frame.as_raw(), width, height, PixelFormat::Rgba).expect("RGBA");
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-
-    #[allow(unused_mut)]
-    let mut backends = vec![("cpu (flex)", Device::flex())];
-    #[cfg(feature = "wgpu")]
-    backends.push(("wgpu", Device::wgpu(burn::tensor::DeviceKind::default())));
+    let threads = common::cpu_threads();
 
     if !options.json {
         println!(
@@ -94,7 +78,7 @@ fn main() {
             options.runs
         );
     }
-    for (name, device) in backends {
+    for (name, device) in common::backends() {
         let detector = Detector::from_weights(&weights, device).expect("weights load");
         let start = Instant::now();
         detector.detect(&view).expect("detection");

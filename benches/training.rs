@@ -7,13 +7,15 @@
 //! one JSON line per backend with every step's milliseconds (the ssdface side of
 //! `bench/torch_ssd.py`); `RAYON_NUM_THREADS` sets the CPU threads.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::prelude::*;
+use clap::Parser;
 use ssdface::data::FaceDataset;
 use ssdface::model::SsdConfig;
 use ssdface::train::{
@@ -31,38 +33,29 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// `cargo bench --bench training -- [OPTIONS]`.
+#[derive(clap::Parser)]
 struct Options {
-    batches: Vec<usize>,
+    /// One batch size (default: 16 and 32).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Timed steps per batch size.
+    #[arg(long, default_value_t = 5)]
     steps: usize,
+    /// Steps before the timed ones.
+    #[arg(long, default_value_t = 1)]
     warm_up: usize,
+    /// One JSON line per backend with every step's milliseconds.
+    #[arg(long)]
     json: bool,
-}
-
-fn options() -> Options {
-    let mut options = Options {
-        batches: vec![16, 32],
-        steps: 5,
-        warm_up: 1,
-        json: false,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
-        match arg.as_str() {
-            "--batch" => options.batches = vec![value().parse().expect("--batch N")],
-            "--steps" => options.steps = value().parse().expect("--steps N"),
-            "--warm-up" => options.warm_up = value().parse().expect("--warm-up N"),
-            "--json" => options.json = true,
-            // Cargo passes `--bench` to every benchmark binary.
-            "--bench" => {}
-            other => panic!("unknown argument {other:?}"),
-        }
-    }
-    options
+    /// Passed by cargo to every benchmark program.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 fn main() {
-    let options = options();
+    let options = Options::parse();
+    let batches = options.batch.map_or(vec![16, 32], |b| vec![b]);
     let config = SsdConfig::new();
     let images = FaceDataset::open(&[data_dir().join("train")]).expect("training data");
     let dataset = AugmentedDataset::new(
@@ -80,10 +73,7 @@ fn main() {
     let start = Instant::now();
     let items: Vec<_> = (0..n).map(|i| dataset.get(i).expect("item")).collect();
     let seconds = start.elapsed().as_secs_f64();
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = common::cpu_threads();
     if !options.json {
         println!(
             "loader (decode + augment + match), 1 thread: {:.1} images/s",
@@ -95,13 +85,8 @@ fn main() {
         );
     }
 
-    #[allow(unused_mut)]
-    let mut backends = vec![("cpu (flex)", Device::flex())];
-    #[cfg(feature = "wgpu")]
-    backends.push(("wgpu", Device::wgpu(burn::tensor::DeviceKind::default())));
-
-    for (name, device) in backends {
-        for &batch_size in &options.batches {
+    for (name, device) in common::backends() {
+        for &batch_size in &batches {
             let autodiff = device.clone().autodiff();
             let mut model = TrainingModel {
                 ssd: config.init(&autodiff).expect("model"),
