@@ -141,17 +141,25 @@ fn the_packed_package_works_in_a_vite_app_a_plain_page_a_worker_and_typescript()
         assert!(errors.contains(code), "no {code} among:\n{errors}");
     }
 
-    let dataset = FaceDataset::open(&common::tiny_data().train).unwrap();
-    let photo = dataset.path(0).to_path_buf();
+    // The README's example runs the bundled model; a site's own weights go through `weights`.
+    let photo = common::val_image("maksssksksss10.jpg");
     let native_json = dir.join("native.json");
-    common::write_native_faces(&photo, Some(&weights), &native_json);
+    common::write_native_faces(&photo, None, &native_json);
+    let custom_photo = FaceDataset::open(&common::tiny_data().train)
+        .unwrap()
+        .path(0)
+        .to_path_buf();
+    let custom_json = dir.join("custom.json");
+    common::write_native_faces(&custom_photo, Some(&weights), &custom_json);
     common::run_node_checks(
         "npm.mjs",
         &[
             ("SSDFACE_DIST", &dist),
             ("SSDFACE_PHOTO", &photo),
-            ("SSDFACE_WEIGHTS", &weights),
             ("SSDFACE_NATIVE_JSON", &native_json),
+            ("SSDFACE_CUSTOM_WEIGHTS", &weights),
+            ("SSDFACE_CUSTOM_PHOTO", &custom_photo),
+            ("SSDFACE_CUSTOM_JSON", &custom_json),
         ],
     );
 }

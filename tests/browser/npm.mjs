@@ -2,8 +2,11 @@
 // tests/npm_package.rs after it packed and installed the package and built the Vite app;
 // through the environment:
 //   SSDFACE_DIST          the Vite app's build output
-//   SSDFACE_PHOTO         a photo with faces; SSDFACE_WEIGHTS the weights to detect with
-//   SSDFACE_NATIVE_JSON   the native CLI's faces for that photo (JSON array of faces)
+//   SSDFACE_PHOTO          a photo with faces
+//   SSDFACE_NATIVE_JSON    the native CLI's faces for it with the bundled model (JSON array)
+//   SSDFACE_CUSTOM_WEIGHTS a weights file of another model, passed as `weights`
+//   SSDFACE_CUSTOM_PHOTO   a photo it finds faces in
+//   SSDFACE_CUSTOM_JSON    the native CLI's faces for that photo with those weights
 // Exits non-zero when a check fails.
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
@@ -14,8 +17,14 @@ const env = (name) => {
   if (!value) throw new Error(`${name} is not set`);
   return value;
 };
-const native = JSON.parse(await readFile(env("SSDFACE_NATIVE_JSON"), "utf8"));
-const files = { "/photo.jpg": env("SSDFACE_PHOTO"), "/model.ssdface": env("SSDFACE_WEIGHTS") };
+const faces = async (name) => JSON.parse(await readFile(env(name), "utf8"));
+const native = await faces("SSDFACE_NATIVE_JSON");
+const nativeCustom = await faces("SSDFACE_CUSTOM_JSON");
+const files = {
+  "/photo.jpg": env("SSDFACE_PHOTO"),
+  "/custom-photo.jpg": env("SSDFACE_CUSTOM_PHOTO"),
+  "/custom.ssdface": env("SSDFACE_CUSTOM_WEIGHTS"),
+};
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const { check, failures } = checker();
 const browser = await launch([]);
@@ -35,7 +44,7 @@ async function result(url) {
   return value;
 }
 
-await check("a Vite app built with the package detects like the native CLI, also in a worker", async () => {
+await check("a Vite app built with the package detects like the native CLI: bundled model, worker, own weights", async () => {
   const { origin, close } = await serve(env("SSDFACE_DIST"), { files });
   try {
     const value = await result(`${origin}/index.html`);
@@ -44,6 +53,8 @@ await check("a Vite app built with the package detects like the native CLI, also
     assertSameFaces(value.faces, native, "Vite app vs native");
     assert(value.workerBackend === "cpu", `worker backend ${value.workerBackend}`);
     assertSameFaces(value.workerFaces, native, "Vite app's worker vs native");
+    assert(value.customFaces.length > 0, "no faces found with the custom weights");
+    assertSameFaces(value.customFaces, nativeCustom, "Vite app with custom weights vs native");
   } finally {
     close();
   }
@@ -56,6 +67,7 @@ await check("a plain page without a bundler detects like the native CLI", async 
   });
   try {
     const value = await result(`${origin}/index.html`);
+    assert(value.faces.length > 0, "no faces found");
     assertSameFaces(value.faces, native, "plain page vs native");
   } finally {
     close();

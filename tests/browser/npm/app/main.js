@@ -1,19 +1,34 @@
-// A bundled app using the package as its README shows: on the main thread and in a worker.
+// A bundled app using the package as its README shows: the bundled model on the main thread
+// and in a worker, and a weights file of the site's own.
 import { FaceDetector, WorkerFaceDetector } from "ssdface";
 
-async function run() {
-  const weights = new Uint8Array(await (await fetch("/model.ssdface")).arrayBuffer());
-  const photo = document.getElementById("photo");
-  await photo.decode();
+async function loaded(id) {
+  const image = document.getElementById(id);
+  await image.decode();
+  return image;
+}
 
-  const detector = await FaceDetector.create({ weights });
+async function run() {
+  const photo = await loaded("photo");
+
+  const detector = await FaceDetector.create();
   const faces = await detector.detect(photo);
 
-  const worker = await WorkerFaceDetector.create({ weights });
+  const worker = await WorkerFaceDetector.create();
   const workerFaces = await worker.detect(await createImageBitmap(photo));
   worker.dispose();
 
-  return { backend: detector.backend, faces, workerBackend: worker.backend, workerFaces };
+  const weights = new Uint8Array(await (await fetch("/custom.ssdface")).arrayBuffer());
+  const custom = await FaceDetector.create({ weights });
+  const customFaces = await custom.detect(await loaded("custom-photo"));
+
+  return {
+    backend: detector.backend,
+    faces,
+    workerBackend: worker.backend,
+    workerFaces,
+    customFaces,
+  };
 }
 
 run().then(
