@@ -19,7 +19,7 @@ use clap::Parser;
 use ssdface::data::FaceDataset;
 use ssdface::model::SsdConfig;
 use ssdface::train::{
-    AugmentConfig, AugmentedDataset, DetectionBatcher, TrainingModel, multibox_loss,
+    AugmentConfig, AugmentedDataset, DetectionBatcher, TrainConfig, TrainingModel, multibox_loss,
 };
 
 fn data_dir() -> PathBuf {
@@ -88,10 +88,8 @@ fn main() {
     for (name, device) in common::backends() {
         for &batch_size in &batches {
             let autodiff = device.clone().autodiff();
-            let mut model = TrainingModel {
-                ssd: config.init(&autodiff).expect("model"),
-                negatives_per_positive: 3,
-            };
+            let train_config = TrainConfig::new().with_model(config.clone());
+            let mut model = TrainingModel::new(&train_config, &autodiff).expect("model");
             let mut optimizer = AdamConfig::new().init();
             let batcher = DetectionBatcher::new(&config);
             let batch_items: Vec<_> = items.iter().cycle().take(batch_size).cloned().collect();

@@ -1,16 +1,16 @@
 //! The whole pipeline for users: pixels in, faces in source-image pixels out.
 //!
-//! The network runs on the chosen burn device, which also turns the logits into face
-//! probabilities and keeps only the best-scoring priors ([`candidate_rows`]): those few rows are
-//! read back once per image, then decoded, suppressed and mapped to source pixels in plain Rust
-//! ([`crate::boxes`]), so the same code serves native and browser callers.
+//! Everything per pixel and per prior runs on the chosen burn device: the input is unpacked,
+//! resized and normalised there ([`to_input_tensor`]), and the network's output is turned into
+//! face probabilities, cut to the best-scoring priors and decoded into boxes there
+//! ([`BoxDecoder`]). Those few rows are read back once per image; thresholding, suppression
+//! and the mapping to source pixels run in plain Rust ([`FaceSelector`], [`crate::boxes`]), so
+//! the same code serves native and browser callers.
 
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use crate::boxes::{
-    CenterSize, NmsConfig, Scored, Variances, decode, non_max_suppression, to_source_pixels,
-};
+use crate::boxes::{Corners, NmsConfig, Scored, non_max_suppression, to_source_pixels};
 use crate::model::{ConfigError, Ssd, SsdConfig, SsdOutput};
 use crate::preprocess::{ImageView, to_input_tensor};
 use crate::weights::{self, WeightsError};
@@ -38,23 +38,82 @@ pub enum DetectError {
     Readback(String),
 }
 
-/// Turns per-prior network output into faces: plain Rust, shared by detection and the
+/// Values per row of [`BoxDecoder::candidates`]: the face probability, then the box's
+/// normalised corners `x1, y1, x2, y2`.
+pub const CANDIDATE_ROW: usize = 5;
+
+/// Decodes network output into candidate boxes on the device: the tensor form of
+/// [`crate::boxes::decode`] over the priors of one input size.
+#[derive(Module, Debug)]
+pub struct BoxDecoder {
+    /// `[priors, 4]`: centre x, centre y, width, height, normalised. A constant, not trained.
+    priors: Tensor<2>,
+    center_variance: f32,
+    size_variance: f32,
+}
+
+impl BoxDecoder {
+    /// The decoder for the priors and variances of `config`, on `device`.
+    pub fn new(config: &SsdConfig, device: &Device) -> Self {
+        let priors: Vec<f32> = config
+            .priors()
+            .iter()
+            .flat_map(|p| [p.cx, p.cy, p.w, p.h])
+            .collect();
+        let count = priors.len() / 4;
+        Self {
+            priors: Tensor::from_data(TensorData::new(priors, [count, 4]), device),
+            center_variance: config.variances.center,
+            size_variance: config.variances.size,
+        }
+    }
+
+    /// Per image, the `k` priors most likely to be faces, best first, decoded: `[batch, k, 5]`
+    /// rows of `[face probability, x1, y1, x2, y2]` (`k` is capped at the number of priors).
+    ///
+    /// Selecting and decoding on the device means that only these rows cross to the CPU: on
+    /// WebGPU a frame reads back `k` rows instead of one per prior.
+    pub fn candidates(&self, output: SsdOutput, k: usize) -> Tensor<3> {
+        let [batch, priors, _] = output.offsets.dims();
+        let k = k.clamp(1, priors);
+        let face = softmax(output.logits, 2)
+            .narrow(2, 1, 1)
+            .reshape([batch, priors]);
+        let (scores, indices) = face.topk_with_indices(k, 1);
+        let offsets = output
+            .offsets
+            .gather(1, indices.clone().unsqueeze_dim::<3>(2).repeat_dim(2, 4));
+        let priors = self
+            .priors
+            .clone()
+            .select(0, indices.reshape([batch * k]))
+            .reshape([batch, k, 4]);
+        let prior_size = priors.clone().narrow(2, 2, 2);
+        let centre = priors.narrow(2, 0, 2)
+            + offsets.clone().narrow(2, 0, 2) * self.center_variance * prior_size.clone();
+        let half_size = prior_size * (offsets.narrow(2, 2, 2) * self.size_variance).exp() / 2.0;
+        Tensor::cat(
+            vec![
+                scores.unsqueeze_dim(2),
+                centre.clone() - half_size.clone(),
+                centre + half_size,
+            ],
+            2,
+        )
+    }
+}
+
+/// Turns the candidate rows of one image into faces: plain Rust, shared by detection and the
 /// validation metric of training.
-#[derive(Debug, Clone)]
-pub struct Decoder {
-    priors: Vec<CenterSize>,
-    variances: Variances,
+#[derive(Debug, Clone, Copy)]
+pub struct FaceSelector {
     nms: NmsConfig,
 }
 
-impl Decoder {
-    /// A decoder for the priors of `config`.
-    pub fn new(config: &SsdConfig, nms: NmsConfig) -> Self {
-        Self {
-            priors: config.priors(),
-            variances: config.variances,
-            nms,
-        }
+impl FaceSelector {
+    /// A selector with these thresholds.
+    pub fn new(nms: NmsConfig) -> Self {
+        Self { nms }
     }
 
     /// The thresholds.
@@ -62,19 +121,15 @@ impl Decoder {
         &self.nms
     }
 
-    /// Decode [`candidate_rows`] (`[prior index, face probability, 4 offsets]` each) into faces
-    /// in a `width` x `height` source image: threshold, decode, suppress, map to pixels.
-    pub fn decode(&self, rows: &[f32], width: u32, height: u32) -> Vec<Face> {
+    /// Faces in a `width` x `height` source image from [`BoxDecoder::candidates`] rows:
+    /// threshold, suppress, map to pixels.
+    pub fn select(&self, rows: &[f32], width: u32, height: u32) -> Vec<Face> {
         let candidates: Vec<Scored> = rows
             .chunks_exact(CANDIDATE_ROW)
-            .filter(|row| row[1] >= self.nms.score_threshold)
-            .filter_map(|row| {
-                let prior = self.priors.get(row[0] as usize)?;
-                Some(Scored {
-                    bbox: decode([row[2], row[3], row[4], row[5]], prior, self.variances)
-                        .to_corners(),
-                    score: row[1],
-                })
+            .filter(|row| row[0] >= self.nms.score_threshold)
+            .map(|row| Scored {
+                bbox: Corners::new(row[1], row[2], row[3], row[4]),
+                score: row[0],
             })
             .collect();
         non_max_suppression(&candidates, &self.nms)
@@ -94,51 +149,24 @@ impl Decoder {
     }
 }
 
-/// Values per row of [`candidate_rows`].
-pub const CANDIDATE_ROW: usize = 6;
-
-/// Per image, the `k` priors most likely to be faces, best first: `[batch, k, 6]` rows of
-/// `[prior index, face probability, 4 offsets]` (`k` is capped at the number of priors).
-///
-/// Selecting on the device means that only these rows cross to the CPU: on WebGPU a frame
-/// reads back `k` rows instead of one per prior.
-pub fn candidate_rows(output: SsdOutput, k: usize) -> Tensor<3> {
-    let [batch, priors, _] = output.offsets.dims();
-    let k = k.clamp(1, priors);
-    let face = softmax(output.logits, 2)
-        .narrow(2, 1, 1)
-        .reshape([batch, priors]);
-    let (scores, indices) = face.topk_with_indices(k, 1);
-    let offsets = output
-        .offsets
-        .gather(1, indices.clone().unsqueeze_dim::<3>(2).repeat_dim(2, 4));
-    Tensor::cat(
-        vec![
-            indices.float().unsqueeze_dim(2),
-            scores.unsqueeze_dim(2),
-            offsets,
-        ],
-        2,
-    )
-}
-
-/// A ready-to-use face detector: network, priors and decoding thresholds.
+/// A ready-to-use face detector: network, box decoding and thresholds.
 #[derive(Debug, Clone)]
 pub struct Detector {
     model: Ssd,
     config: SsdConfig,
-    decoder: Decoder,
+    boxes: BoxDecoder,
+    selector: FaceSelector,
     device: Device,
 }
 
 impl Detector {
     /// A detector from a model and the config it was built from.
     pub fn new(model: Ssd, config: SsdConfig, device: Device) -> Self {
-        let decoder = Decoder::new(&config, NmsConfig::default());
         Self {
             model,
+            boxes: BoxDecoder::new(&config, &device),
             config,
-            decoder,
+            selector: FaceSelector::new(NmsConfig::default()),
             device,
         }
     }
@@ -152,13 +180,13 @@ impl Detector {
     /// The same detector at another network input size.
     pub fn with_input_size(self, width: usize, height: usize) -> Result<Self, ConfigError> {
         let config = self.config.at_input_size(width, height)?;
-        let nms = *self.decoder.nms();
+        let nms = *self.nms();
         Ok(Self::new(self.model, config, self.device).with_nms(nms))
     }
 
     /// The same detector with other decoding thresholds.
     pub fn with_nms(mut self, nms: NmsConfig) -> Self {
-        self.decoder = Decoder::new(&self.config, nms);
+        self.selector = FaceSelector::new(nms);
         self
     }
 
@@ -169,7 +197,7 @@ impl Detector {
 
     /// The decoding thresholds.
     pub fn nms(&self) -> &NmsConfig {
-        self.decoder.nms()
+        self.selector.nms()
     }
 
     /// The network.
@@ -186,88 +214,98 @@ impl Detector {
     #[cfg(not(target_family = "wasm"))]
     pub fn detect(&self, image: &ImageView) -> Result<Vec<Face>, DetectError> {
         let data = self
-            .candidate_rows(image)
+            .candidates(image)
             .try_into_data()
             .map_err(|e| DetectError::Readback(format!("{e:?}")))?;
-        Ok(self.decode_rows(&data, image.width, image.height))
+        Ok(self.select(&data, image.width, image.height))
     }
 
     /// Detect faces, reading the result back asynchronously (works on every device).
     pub async fn detect_async(&self, image: &ImageView<'_>) -> Result<Vec<Face>, DetectError> {
         let data = self
-            .candidate_rows(image)
+            .candidates(image)
             .into_data_async()
             .await
             .map_err(|e| DetectError::Readback(format!("{e:?}")))?;
-        Ok(self.decode_rows(&data, image.width, image.height))
+        Ok(self.select(&data, image.width, image.height))
     }
 
-    /// The image's [`candidate_rows`], `[k, 6]`, still on the device.
-    fn candidate_rows(&self, image: &ImageView) -> Tensor<2> {
+    /// The image's [`BoxDecoder::candidates`], `[k, 5]`, still on the device.
+    fn candidates(&self, image: &ImageView) -> Tensor<2> {
         let input = to_input_tensor(image, &self.config, &self.device);
-        let rows = candidate_rows(self.model.forward(input), self.nms().top_k);
+        let rows = self
+            .boxes
+            .candidates(self.model.forward(input), self.nms().top_k);
         let [_, k, _] = rows.dims();
         rows.reshape([k, CANDIDATE_ROW])
     }
 
-    fn decode_rows(&self, data: &TensorData, width: u32, height: u32) -> Vec<Face> {
+    fn select(&self, data: &TensorData, width: u32, height: u32) -> Vec<Face> {
         let rows = data
             .as_slice::<f32>()
             .expect("the network outputs f32 values");
-        self.decoder.decode(rows, width, height)
+        self.selector.select(rows, width, height)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::boxes::{Corners, encode};
+    use crate::boxes::decode;
 
     #[test]
-    fn candidate_rows_keep_the_best_priors_with_their_offsets() {
+    fn candidates_are_the_best_priors_decoded_as_plain_rust_decodes_them() {
         let device = Device::flex();
-        // Three priors; logits make prior 2 the likeliest face, then prior 0.
-        let logits = Tensor::<3>::from_floats([[[0.0, 1.0], [2.0, 0.0], [0.0, 3.0]]], &device);
-        let offsets = Tensor::<3>::from_floats(
-            [[
-                [1.0, 2.0, 3.0, 4.0],
-                [5.0, 6.0, 7.0, 8.0],
-                [9.0, 10.0, 11.0, 12.0],
-            ]],
-            &device,
-        );
-        let rows = candidate_rows(SsdOutput { logits, offsets }, 2);
+        let config = SsdConfig::new();
+        let priors = config.priors();
+        // Logits make prior 2 the likeliest face, then prior 0; prior 1 is background.
+        let mut logits = vec![[0.0f32, -5.0]; priors.len()];
+        logits[2] = [0.0, 3.0];
+        logits[0] = [0.0, 1.0];
+        let offsets: Vec<[f32; 4]> = (0..priors.len())
+            .map(|i| {
+                let t = i as f32 / priors.len() as f32;
+                [t - 0.5, 0.25 - t, 2.0 * t - 1.0, 0.5 * t]
+            })
+            .collect();
+        let tensor = |rows: Vec<f32>, width| {
+            Tensor::<3>::from_data(TensorData::new(rows, [1, priors.len(), width]), &device)
+        };
+        let output = SsdOutput {
+            logits: tensor(logits.concat(), 2),
+            offsets: tensor(offsets.concat(), 4),
+        };
+        let rows = BoxDecoder::new(&config, &device).candidates(output, 2);
         assert_eq!(rows.dims(), [1, 2, CANDIDATE_ROW]);
         let rows = rows.into_data().try_into_vec::<f32>().unwrap();
         let sigmoid = |x: f32| 1.0 / (1.0 + (-x).exp());
-        let want = [
-            [2.0, sigmoid(3.0), 9.0, 10.0, 11.0, 12.0],
-            [0.0, sigmoid(1.0), 1.0, 2.0, 3.0, 4.0],
-        ];
-        for (got, want) in rows.chunks_exact(CANDIDATE_ROW).zip(want) {
-            for (g, w) in got.iter().zip(want) {
-                assert!((g - w).abs() < 1e-5, "{got:?} vs {want:?}");
+        for (row, (prior, score)) in rows
+            .chunks_exact(CANDIDATE_ROW)
+            .zip([(2, sigmoid(3.0)), (0, sigmoid(1.0))])
+        {
+            let b = decode(offsets[prior], &priors[prior], config.variances).to_corners();
+            let want = [score, b.x1, b.y1, b.x2, b.y2];
+            for (g, w) in row.iter().zip(want) {
+                assert!((g - w).abs() < 1e-5, "{row:?} vs {want:?}");
             }
         }
     }
 
     #[test]
-    fn decode_finds_an_encoded_box_in_source_pixels() {
-        let device = Device::flex();
-        let config = SsdConfig::new();
-        let model = config.init(&device).unwrap();
-        let detector = Detector::new(model, config.clone(), device);
-        let priors = config.priors();
-        // A face at normalised (0.25..0.5, 0.5..0.75), claimed by prior 100 with score 0.9, and a
-        // near-duplicate from prior 101 with score 0.8 that suppression must remove.
-        let truth = Corners::new(0.25, 0.5, 0.5, 0.75).to_center_size();
+    fn selection_thresholds_suppresses_and_maps_to_source_pixels() {
+        // A face at normalised (0.25..0.5, 0.5..0.75) with score 0.9, a near-duplicate with
+        // score 0.8 that suppression must remove, and a box under the threshold.
+        let face = Corners::new(0.25, 0.5, 0.5, 0.75);
+        let shifted = Corners::new(0.26, 0.51, 0.51, 0.75);
         let mut rows = Vec::new();
-        for (prior, score) in [(100, 0.9), (101, 0.8), (7, 0.2)] {
-            let offsets = encode(&truth, &priors[prior], Variances::default());
-            rows.extend([prior as f32, score]);
-            rows.extend(offsets);
+        for (b, score) in [
+            (face, 0.9),
+            (shifted, 0.8),
+            (Corners::new(0.0, 0.0, 0.1, 0.1), 0.2),
+        ] {
+            rows.extend([score, b.x1, b.y1, b.x2, b.y2]);
         }
-        let faces = Decoder::new(detector.config(), NmsConfig::default()).decode(&rows, 640, 360);
+        let faces = FaceSelector::new(NmsConfig::default()).select(&rows, 640, 360);
         assert_eq!(faces.len(), 1);
         let face = faces[0];
         assert_eq!(face.score, 0.9);

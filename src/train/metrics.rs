@@ -14,7 +14,7 @@ use burn::train::metric::{
 
 use super::step::StepOutput;
 use crate::boxes::{Corners, Scored};
-use crate::detector::Decoder;
+use crate::detector::FaceSelector;
 use crate::eval::{GroundTruth, ImageEval, SizeRange, average_precision, pr_curve};
 
 /// Metric names, also the names of burn-train's log files.
@@ -229,7 +229,8 @@ impl Numeric for ImagesPerSecond {
     }
 }
 
-/// One validation image: its [`candidate_rows`](crate::detector::candidate_rows), size and faces.
+/// One validation image: its [candidates](crate::detector::BoxDecoder::candidates), size and
+/// faces.
 pub struct ApImage {
     rows: Vec<f32>,
     size: (u32, u32),
@@ -269,16 +270,16 @@ impl Adaptor<ApInput> for StepOutput {
 /// predictions decoded at the evaluation score threshold.
 #[derive(Clone)]
 pub struct ApMetric {
-    decoder: Decoder,
+    selector: FaceSelector,
     images: Vec<ImageEval>,
     current: Option<f64>,
 }
 
 impl ApMetric {
-    /// A metric decoding with `decoder`.
-    pub fn new(decoder: Decoder) -> Self {
+    /// A metric turning candidates into faces with `selector`.
+    pub fn new(selector: FaceSelector) -> Self {
         Self {
-            decoder,
+            selector,
             images: Vec::new(),
             current: None,
         }
@@ -308,8 +309,8 @@ impl Metric for ApMetric {
         for image in &input.images {
             let (w, h) = image.size;
             let predictions = self
-                .decoder
-                .decode(&image.rows, w, h)
+                .selector
+                .select(&image.rows, w, h)
                 .into_iter()
                 .map(|f| Scored {
                     bbox: Corners::from_xywh(f.x, f.y, f.width, f.height),

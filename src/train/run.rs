@@ -30,7 +30,7 @@ use super::schedule::DetectorSchedule;
 use super::step::TrainingModel;
 use crate::boxes::NmsConfig;
 use crate::data::FaceDataset;
-use crate::detector::Decoder;
+use crate::detector::FaceSelector;
 use crate::model::Ssd;
 use crate::weights::{self, Precision};
 
@@ -193,13 +193,8 @@ fn launch(
     let device = devices.first().cloned().unwrap_or_else(Device::flex);
     device.seed(config.seed);
     // Parameters live on the autodiff view of the device so that steps can take gradients.
-    let model = TrainingModel {
-        ssd: config
-            .model
-            .init(&device.clone().autodiff())
-            .map_err(|e| RunError::Training(e.to_string()))?,
-        negatives_per_positive: config.negatives_per_positive,
-    };
+    let model = TrainingModel::new(config, &device.clone().autodiff())
+        .map_err(|e| RunError::Training(e.to_string()))?;
 
     let steps_per_epoch = train_images.len().div_ceil(config.batch_size);
     let lr_factor = Arc::new(Mutex::new(1.0));
@@ -255,11 +250,11 @@ fn launch(
         });
     }
     let policy = EpochEndPolicy::new(run.to_path_buf(), history, config, deadline, lr_factor);
-    let decoder = Decoder::new(&config.model, NmsConfig::evaluation());
+    let selector = FaceSelector::new(NmsConfig::evaluation());
     let checkpoints = ComposedCheckpointingStrategy::builder()
         .add(KeepLastNCheckpoints::new(2))
         .add(MetricCheckpointingStrategy::new(
-            &ApMetric::new(decoder.clone()),
+            &ApMetric::new(selector),
             Aggregate::Mean,
             Direction::Highest,
             Split::Valid,
@@ -273,7 +268,7 @@ fn launch(
                 .stopping_on_nan(interrupter.clone(), nan_reason.clone()),
             LossPartMetric::new(LossPart::Confidence),
         ))
-        .metric_valid_numeric(ApMetric::new(decoder))
+        .metric_valid_numeric(ApMetric::new(selector))
         .metric_train_numeric(LearningRateMetric::new())
         .metric_train_numeric(ImagesPerSecond::default())
         .with_default_checkpointers()
@@ -392,14 +387,8 @@ pub fn load_checkpoint(
 ) -> Result<Ssd, RunError> {
     let path = checkpoint_file(run, "model", epoch);
     let record = ModuleRecord::load(&path).map_err(|e| file_error(&path, e))?;
-    let model = TrainingModel {
-        ssd: config
-            .model
-            .init(device)
-            .map_err(|e| RunError::Training(e.to_string()))?,
-        negatives_per_positive: config.negatives_per_positive,
-    };
-    let model = model
+    let model = TrainingModel::new(config, device)
+        .map_err(|e| RunError::Training(e.to_string()))?
         .try_load_record(record)
         .map_err(|e| file_error(&path, e))?;
     Ok(model.ssd)

@@ -5,12 +5,13 @@ use burn::tensor::ExecutionError;
 use burn::train::metric::{Adaptor, LossInput};
 use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
 
+use super::TrainConfig;
 use super::loader::DetectionBatch;
 use super::loss::multibox_loss;
 use crate::boxes::NmsConfig;
-use crate::detector::candidate_rows;
+use crate::detector::BoxDecoder;
 use crate::eval::GroundTruth;
-use crate::model::Ssd;
+use crate::model::{ConfigError, Ssd};
 
 /// The network with what its loss needs.
 #[derive(Module, Debug)]
@@ -19,6 +20,8 @@ pub struct TrainingModel {
     pub ssd: Ssd,
     /// Mined background priors per face prior.
     pub negatives_per_positive: usize,
+    /// Decodes validation predictions on the device, as detection does.
+    pub boxes: BoxDecoder,
 }
 
 /// A step's result: the loss parts and, for validation, the predictions and ground truth that
@@ -30,17 +33,28 @@ pub struct StepOutput {
     pub location: Tensor<1>,
     /// Classification part.
     pub confidence: Tensor<1>,
-    /// Validation only: `[batch, k, 6]` [`candidate_rows`] of each image.
+    /// Validation only: `[batch, k, 5]` [`BoxDecoder::candidates`] of each image.
     pub predictions: Option<Tensor<3>>,
     /// Validation only: each image's size and labelled faces.
     pub truth: Vec<((u32, u32), Vec<GroundTruth>)>,
 }
 
 impl TrainingModel {
+    /// The untrained network of `config` on `device`.
+    pub fn new(config: &TrainConfig, device: &Device) -> Result<Self, ConfigError> {
+        Ok(Self {
+            ssd: config.model.init(device)?,
+            negatives_per_positive: config.negatives_per_positive,
+            boxes: BoxDecoder::new(&config.model, device),
+        })
+    }
+
     fn losses(&self, batch: DetectionBatch, keep_predictions: bool) -> StepOutput {
         let output = self.ssd.forward(batch.images);
-        let predictions =
-            keep_predictions.then(|| candidate_rows(output.clone(), NmsConfig::evaluation().top_k));
+        let predictions = keep_predictions.then(|| {
+            self.boxes
+                .candidates(output.clone(), NmsConfig::evaluation().top_k)
+        });
         let parts = multibox_loss(
             output.logits,
             output.offsets,
