@@ -1,11 +1,11 @@
-//! Pixel buffers to network input. Detection does it on the device ([`to_input_tensor`]), one
-//! function for native and browser alike, so both see the same tensor for the same pixels;
-//! training items are prepared on loader threads in plain Rust ([`resize_normalise`]), which a
-//! test keeps equal to the device path.
+//! Pixel buffers to network input: [`to_input_tensor`] for detection, one function for native
+//! and browser alike, and [`resize_normalise`] in plain Rust, which training items use on
+//! loader threads. A test keeps the two equal.
 
 use burn::prelude::*;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn_dispatch::DispatchDevice;
 
 use crate::model::SsdConfig;
 
@@ -131,13 +131,24 @@ pub fn resize_normalise(
     out
 }
 
-/// The network input for one image, `[1, 3, input_height, input_width]`, computed on `device`:
-/// the source's bytes go up packed one pixel per 32-bit integer, and unpacking, resizing
-/// (bilinear, as [`resize_normalise`]) and normalising run there.
+/// The network input for one image, `[1, 3, input_height, input_width]`, on `device`.
 ///
-/// On WebGPU this keeps per-pixel work off the page's only thread and uploads a quarter of the
-/// bytes that a float image of the source would need.
+/// On a GPU the source's bytes go up packed one pixel per 32-bit integer, and unpacking,
+/// resizing (bilinear, as [`resize_normalise`]) and normalising run there: on WebGPU that keeps
+/// the per-pixel work off the page's only thread and uploads a quarter of the bytes of a float
+/// image. On the CPU the plain Rust loop is faster than the same tensor operations
+/// (`cargo bench --bench detection`), so it runs there.
 pub fn to_input_tensor(image: &ImageView, config: &SsdConfig, device: &Device) -> Tensor<4> {
+    let (w, h) = (config.input_width, config.input_height);
+    if matches!(device.as_dispatch(), DispatchDevice::Flex(_)) {
+        let values = resize_normalise(image, w, h, config.pixel_mean, config.pixel_std);
+        return Tensor::from_data(TensorData::new(values, [1, 3, h, w]), device);
+    }
+    resize_normalise_on_device(image, config, device)
+}
+
+/// [`resize_normalise`] as tensor operations on `device`.
+fn resize_normalise_on_device(image: &ImageView, config: &SsdConfig, device: &Device) -> Tensor<4> {
     let (width, height) = (image.width as usize, image.height as usize);
     let packed: Vec<i32> = image
         .pixels
@@ -247,7 +258,7 @@ mod tests {
                 .collect();
             let image = ImageView::new(&pixels, width, height, format).unwrap();
             let want = resize_normalise(&image, w, h, config.pixel_mean, config.pixel_std);
-            let got = to_input_tensor(&image, &config, &Device::flex())
+            let got = resize_normalise_on_device(&image, &config, &Device::flex())
                 .into_data()
                 .try_into_vec::<f32>()
                 .unwrap();
