@@ -1,18 +1,73 @@
 // The package's entry point: typed, promise-based wrappers over the WebAssembly detector.
 // The module is fetched and compiled once, on the first `create`.
-import init, { FaceDetector as WasmFaceDetector } from "./ssdface.js";
+//
+// A trap (a panic, or an allocation that failed) aborts the WebAssembly instance: the calls in
+// flight would never settle and later calls would fail in obscure ways. The wrapper rejects
+// the calls in flight with an `Error` that carries the panic message, and every later call at
+// once with one that says so. (Starting a fresh instance in place needs a synchronous
+// `WebAssembly.Instance`, which Chromium refuses on the main thread for a module over 8 MB.)
+import init, { FaceDetector as WasmFaceDetector, onPanic, panicForTesting } from "./ssdface.js";
 
 let initialised = null;
+/** The reject functions of the calls in flight. */
+const inFlight = new Set();
+/** Why the instance stopped, once it has. */
+let failure = null;
 
 /** Load the WebAssembly module once; later calls share the first call's promise. */
 function initOnce(wasm) {
-  initialised ??= init(wasm === undefined ? undefined : { module_or_path: wasm });
+  initialised ??= init(wasm === undefined ? undefined : { module_or_path: wasm }).then(() =>
+    onPanic(stop));
   return initialised;
+}
+
+function stop(reason) {
+  failure ??= reason;
+  const error = new Error(`ssdface stopped: ${failure}`);
+  for (const reject of inFlight) reject(error);
+  inFlight.clear();
+}
+
+function stopped() {
+  return new Error(`ssdface stopped after an earlier failure (${failure}); reload the page to ` +
+    "start it again");
+}
+
+// A trap in the asynchronous part of a call surfaces as an uncaught error of the event loop;
+// the calls it concerns are rejected instead.
+globalThis.addEventListener?.("error", (event) => {
+  if (!(event.error instanceof WebAssembly.RuntimeError)) return;
+  if (failure === null && inFlight.size === 0) return; // not ours
+  event.preventDefault();
+  stop(event.error.message);
+});
+
+/**
+ * Run `call` (which returns a promise from the WebAssembly module), rejecting with an `Error`
+ * if the instance traps before it settles.
+ */
+function guarded(call) {
+  if (failure !== null) return Promise.reject(stopped());
+  return new Promise((resolve, reject) => {
+    inFlight.add(reject);
+    const settle = (then) => (value) => {
+      inFlight.delete(reject);
+      then(value);
+    };
+    try {
+      call().then(settle(resolve), settle(reject));
+    } catch (error) {
+      if (error instanceof WebAssembly.RuntimeError) stop(error.message);
+      settle(reject)(error);
+    }
+  });
 }
 
 /** A face detector running in this thread. */
 export class FaceDetector {
   #inner;
+  #scoreThreshold;
+  #thresholdChanged = false;
 
   /** Use `FaceDetector.create()`. */
   constructor(inner) {
@@ -20,12 +75,13 @@ export class FaceDetector {
       throw new TypeError("use `await FaceDetector.create(options)` to make a FaceDetector");
     }
     this.#inner = inner;
+    this.#scoreThreshold = inner.scoreThreshold;
   }
 
   static async create(options = {}) {
     const { wasm, ...rest } = options;
     await initOnce(wasm);
-    return new FaceDetector(await WasmFaceDetector.create(rest));
+    return new FaceDetector(await guarded(() => WasmFaceDetector.create(rest)));
   }
 
   get backend() {
@@ -33,30 +89,48 @@ export class FaceDetector {
   }
 
   get scoreThreshold() {
-    return this.#live().scoreThreshold;
+    this.#live();
+    return this.#scoreThreshold;
   }
 
+  /** Checked at once, applied from the next `detect` on (one may be in flight now). */
   set scoreThreshold(value) {
-    this.#live().scoreThreshold = value;
+    this.#live();
+    if (typeof value !== "number" || !(value >= 0 && value <= 1)) {
+      throw new Error("scoreThreshold must be between 0 and 1");
+    }
+    this.#scoreThreshold = value;
+    this.#thresholdChanged = true;
   }
 
   detect(source) {
-    try {
-      return this.#live().detect(source);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return guarded(() => {
+      const inner = this.#live();
+      if (this.#thresholdChanged) {
+        inner.scoreThreshold = this.#scoreThreshold;
+        this.#thresholdChanged = false;
+      }
+      return inner.detect(source);
+    });
   }
 
   dispose() {
-    this.#inner?.dispose();
+    // An instance that stopped has nothing left to free.
+    if (failure === null) this.#inner?.dispose();
     this.#inner = null;
   }
 
   #live() {
     if (!this.#inner) throw new Error("this FaceDetector was disposed");
+    if (failure !== null) throw stopped();
     return this.#inner;
   }
+}
+
+/** Panics inside the module, now or after an `await`: for tests of the handling above. */
+export async function __panicForTesting(afterAwait) {
+  await initOnce();
+  return guarded(() => panicForTesting(afterAwait));
 }
 
 /** A face detector running in a module Web Worker (`worker.js`), keeping this thread free. */

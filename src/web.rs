@@ -6,13 +6,19 @@
 //! ```
 //!
 //! WebGPU is used when the browser gives an adapter, the CPU (compiled to wasm) otherwise.
-//! Results are read back asynchronously, as WebGPU requires; decoding and suppression run in
-//! plain Rust on the few kilobytes read back.
+//! Results are read back asynchronously, as WebGPU requires; suppression runs in plain Rust on
+//! the few kilobytes read back.
+//!
+//! A panic aborts the WebAssembly instance (wasm32 has no unwinding): the panic hook hands the
+//! message to the listener given to [`on_panic`], so the package's JavaScript wrapper
+//! (`pkg/index.js`) can reject the calls in flight with an `Error` instead of leaving them
+//! pending.
 
 use std::cell::RefCell;
+use std::sync::Once;
 
 use burn::prelude::*;
-use js_sys::{Array, Object, Reflect, Uint8Array};
+use js_sys::{Array, Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
@@ -28,6 +34,45 @@ use crate::preprocess::{ImageView, PixelFormat};
 thread_local! {
     // burn's wgpu runtime is initialised once per page; later detectors share it.
     static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
+    static PANIC_LISTENER: RefCell<Option<Function>> = const { RefCell::new(None) };
+}
+
+/// Call `listener(message)` when ssdface panics, just before the instance aborts (after which
+/// nothing in it can be used).
+#[wasm_bindgen(js_name = onPanic)]
+pub fn on_panic(listener: Function) {
+    install_panic_hook();
+    PANIC_LISTENER.with(|slot| *slot.borrow_mut() = Some(listener));
+}
+
+/// Panic, now or after an `await`: lets tests check that a panic in either part of a call
+/// reaches JavaScript as an `Error`.
+#[doc(hidden)]
+#[wasm_bindgen(js_name = panicForTesting)]
+pub async fn panic_for_testing(after_await: bool) {
+    if after_await {
+        let resolved = js_sys::Promise::resolve(&JsValue::UNDEFINED);
+        let _ = wasm_bindgen_futures::JsFuture::from(resolved).await;
+    }
+    panic!("panicForTesting was called");
+}
+
+fn install_panic_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            console_error_panic_hook::hook(info);
+            // `try_with`/`try_borrow`: a panic while the slot is in use must not panic again.
+            let listener = PANIC_LISTENER
+                .try_with(|slot| slot.try_borrow().ok().and_then(|l| l.clone()))
+                .ok()
+                .flatten();
+            if let Some(listener) = listener {
+                let message = JsValue::from_str(&info.to_string());
+                let _ = listener.call1(&JsValue::NULL, &message);
+            }
+        }));
+    });
 }
 
 /// A face detector running in the browser.
@@ -136,7 +181,7 @@ impl FaceDetector {
     /// (`[width, height]`, multiples of 8; the model's own by default), `weights` (a `Uint8Array` of an
     /// ssdface weights file).
     pub async fn create(options: JsValue) -> Result<FaceDetector, JsError> {
-        console_error_panic_hook::set_once();
+        install_panic_hook();
         // Every option is checked before the (slow) device and weights set-up.
         let nms = nms_options(&options)?;
         let input_size = input_size_option(&options)?;

@@ -1,7 +1,8 @@
 // The live page: camera frames or a chosen photo go through the wasm detector; boxes are
 // drawn on a canvas. One frame is processed at a time, so slow devices skip frames instead of
 // piling work up.
-import init, { FaceDetector } from "./pkg/ssdface.js";
+import init from "./pkg/ssdface.js";
+import { FaceDetector } from "./pkg/index.js";
 
 const $ = (id) => document.getElementById(id);
 const view = $("view");
@@ -155,7 +156,6 @@ stage.addEventListener("drop", (event) => {
 });
 
 async function main() {
-  const wasm = await init();
   const wanted = new URLSearchParams(location.search).get("backend") ?? "auto";
   try {
     detector = await createDetector(wanted);
@@ -170,6 +170,7 @@ async function main() {
     ? "Ready: start the camera or choose a photo."
     : "Ready on the CPU: this browser has no WebGPU, detection is slower.");
   $("camera").disabled = false;
+  const wasm = await init(); // the instance that FaceDetector.create loaded
   // Exposed for automated tests, benchmarks and curious users.
   window.ssdface = { detector, detectAndDraw, frames, wasmMemory: () => wasm.memory.buffer.byteLength };
 }

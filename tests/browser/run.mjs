@@ -51,7 +51,7 @@ await check("page loads without console errors; CPU path matches the native CLI"
 await check("bad calls reject with Errors and the detector keeps working", async () => {
   const { page, errors } = await openPage(gpuBrowser, "?backend=cpu");
   const outcome = await page.evaluate(async () => {
-    const { FaceDetector } = await import("./pkg/ssdface.js");
+    const { FaceDetector } = await import("./pkg/index.js");
     const message = async (promise) => {
       try {
         await promise;
@@ -84,6 +84,42 @@ await check("bad calls reject with Errors and the detector keeps working", async
   assertSameFaces(faces, native, "after bad calls");
   assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
   await page.close();
+});
+
+await check("a panic rejects the call and later calls with Errors, not a dead page", async () => {
+  for (const afterAwait of [false, true]) {
+    const { page, errors } = await openPage(gpuBrowser, "?backend=cpu");
+    const outcome = await page.evaluate(async (afterAwait) => {
+      const { __panicForTesting } = await import("./pkg/index.js");
+      const message = async (promise) => {
+        try {
+          await promise;
+          return "no error";
+        } catch (error) {
+          return error instanceof Error ? error.message : `not an Error: ${error}`;
+        }
+      };
+      return {
+        panic: await message(__panicForTesting(afterAwait)),
+        later: await message(window.ssdface.detector.detect(new ImageData(64, 48))),
+      };
+    }, afterAwait);
+    const when = afterAwait ? "after an await" : "at once";
+    assert(/^ssdface stopped: .*panicForTesting was called/s.test(outcome.panic),
+      `panic ${when}: ${outcome.panic}`);
+    assert(/earlier failure .*panicForTesting was called.*reload the page/s.test(outcome.later),
+      `the call after a panic ${when}: ${outcome.later}`);
+    // The page still runs and says what happened when a photo is chosen.
+    await page.setInputFiles("#photo", photo);
+    await page.waitForFunction(() => !document.getElementById("error").hidden, null, { timeout: 30000 });
+    const shown = await page.locator("#error").textContent();
+    assert(/reload the page/.test(shown), `the page shows: ${shown}`);
+    // The panic hook logs the panic; nothing else may reach the console, uncaught traps included.
+    const others = errors.filter((e) => !/panicForTesting was called/.test(e));
+    assert(others.length === 0, `console errors: ${others.join("; ")}`);
+    assert(errors.length === 1, `the panic was not logged once: ${errors.join("; ")}`);
+    await page.close();
+  }
 });
 
 await check("WebGPU is chosen where available and matches the CPU path", async () => {
