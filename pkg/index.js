@@ -21,16 +21,23 @@ function initOnce(wasm) {
   return initialised;
 }
 
+/** An error saying that the module stopped (`worker.js` restarts on these). */
+function stoppedError(message) {
+  const error = new Error(message);
+  error.name = "ModuleStoppedError";
+  return error;
+}
+
 function stop(reason) {
   failure ??= reason;
-  const error = new Error(`ssdface stopped: ${failure}`);
+  const error = stoppedError(`ssdface stopped: ${failure}`);
   for (const reject of inFlight) reject(error);
   inFlight.clear();
 }
 
 function stopped() {
-  return new Error(`ssdface stopped after an earlier failure (${failure}); reload the page to ` +
-    "start it again");
+  return stoppedError(`ssdface stopped after an earlier failure (${failure}); reload the page ` +
+    "to start it again");
 }
 
 // A trap in the asynchronous part of a call surfaces as an uncaught error of the event loop;
@@ -133,35 +140,37 @@ export async function __panicForTesting(afterAwait) {
   return guarded(() => panicForTesting(afterAwait));
 }
 
-/** A face detector running in a module Web Worker (`worker.js`), keeping this thread free. */
+/**
+ * A face detector running in a module Web Worker (`worker.js`), keeping this thread free. If
+ * the module in the worker stops (a panic), the worker it started is replaced by a fresh one.
+ */
 export class WorkerFaceDetector {
   #worker;
+  #startWorker;
+  #options;
   #pending = new Map();
   #next = 0;
+  #ready = null;
   #backend;
   #scoreThreshold;
 
-  constructor(worker) {
-    this.#worker = worker;
-    worker.addEventListener("message", ({ data }) => {
-      const pending = this.#pending.get(data.id);
-      if (!pending) return;
-      this.#pending.delete(data.id);
-      if ("error" in data) pending.reject(new Error(data.error));
-      else pending.resolve(data.result);
-    });
-    worker.addEventListener("error", (event) => {
-      const error = new Error(`the detector's worker failed: ${event.message ?? "unknown error"}`);
-      for (const pending of this.#pending.values()) pending.reject(error);
-      this.#pending.clear();
-    });
+  /** Use `WorkerFaceDetector.create()`. */
+  constructor(startWorker, options) {
+    this.#startWorker = startWorker;
+    this.#options = options;
   }
 
   static async create(options = {}) {
     const { worker, ...rest } = options;
-    const detector = new WorkerFaceDetector(
-      worker ?? new Worker(new URL("./worker.js", import.meta.url), { type: "module" }),
-    );
+    // A worker passed in cannot be started again: its failures are final.
+    let given = worker;
+    const startWorker = () => {
+      const next = given ?? new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+      given = undefined;
+      return next;
+    };
+    const detector = new WorkerFaceDetector(worker ? null : startWorker, rest);
+    detector.#attach(startWorker());
     const { backend, scoreThreshold } = await detector.#call({ type: "create", options: rest });
     detector.#backend = backend;
     detector.#scoreThreshold = scoreThreshold;
@@ -179,23 +188,66 @@ export class WorkerFaceDetector {
   /** Takes effect from the next `detect` on (messages to the worker stay in order). */
   set scoreThreshold(value) {
     this.#scoreThreshold = value;
-    this.#call({ type: "threshold", value }).catch(() => {});
+    this.#send({ type: "threshold", value }).catch(() => {});
   }
 
   /** Sources are turned into an `ImageBitmap` here and transferred; one passed in is consumed. */
   async detect(source) {
     if (source && typeof source === "object" && "data" in source && !(source instanceof ImageData)) {
       const data = new Uint8Array(source.data);
-      return this.#call({ type: "detect", image: { data, width: source.width, height: source.height } },
+      return this.#send({ type: "detect", image: { data, width: source.width, height: source.height } },
         [data.buffer]);
     }
     const image = source instanceof ImageBitmap ? source : await createImageBitmap(source);
-    return this.#call({ type: "detect", image }, [image]);
+    return this.#send({ type: "detect", image }, [image]);
   }
 
   dispose() {
     this.#call({ type: "dispose" }).catch(() => {});
     this.#worker.terminate();
+  }
+
+  /** Panics inside the worker's module: for tests of the restart. */
+  __panicForTesting(afterAwait) {
+    return this.#send({ type: "panicForTesting", afterAwait });
+  }
+
+  #attach(worker) {
+    this.#worker = worker;
+    worker.addEventListener("message", ({ data }) => {
+      const pending = this.#pending.get(data.id);
+      if (!pending) return;
+      this.#pending.delete(data.id);
+      if (!("error" in data)) {
+        pending.resolve(data.result);
+        return;
+      }
+      pending.reject(new Error(data.error));
+      if (data.stopped && worker === this.#worker) this.#restart();
+    });
+    worker.addEventListener("error", (event) => {
+      const error = new Error(`the detector's worker failed: ${event.message ?? "unknown error"}`);
+      for (const pending of this.#pending.values()) pending.reject(error);
+      this.#pending.clear();
+    });
+  }
+
+  /** A fresh worker with the same options, in place of one whose module stopped. */
+  #restart() {
+    if (!this.#startWorker) return;
+    this.#worker.terminate();
+    const error = new Error("ssdface's worker was restarted after a failure");
+    for (const pending of this.#pending.values()) pending.reject(error);
+    this.#pending.clear();
+    this.#attach(this.#startWorker());
+    const options = { ...this.#options, scoreThreshold: this.#scoreThreshold };
+    this.#ready = this.#call({ type: "create", options });
+  }
+
+  /** `#call` once a restarted worker has its detector (messages are handled concurrently). */
+  async #send(message, transfer = []) {
+    await this.#ready;
+    return this.#call(message, transfer);
   }
 
   #call(message, transfer = []) {

@@ -1,6 +1,7 @@
 // The module Web Worker behind `WorkerFaceDetector`: one detector, driven by messages
-// `{ id, type, ... }`; every message is answered with `{ id, result }` or `{ id, error }`.
-import { FaceDetector } from "./index.js";
+// `{ id, type, ... }`; every message is answered with `{ id, result }` or `{ id, error }`, with
+// `stopped: true` when the module in this worker stopped and the worker should be replaced.
+import { FaceDetector, __panicForTesting } from "./index.js";
 
 let detector = null;
 
@@ -19,6 +20,8 @@ async function handle(message) {
       } finally {
         message.image.close?.();
       }
+    case "panicForTesting":
+      return __panicForTesting(message.afterAwait);
     case "dispose":
       detector?.dispose();
       detector = null;
@@ -32,6 +35,10 @@ self.addEventListener("message", async ({ data }) => {
   try {
     self.postMessage({ id: data.id, result: await handle(data) });
   } catch (error) {
-    self.postMessage({ id: data.id, error: error?.message ?? String(error) });
+    self.postMessage({
+      id: data.id,
+      error: error?.message ?? String(error),
+      stopped: error?.name === "ModuleStoppedError",
+    });
   }
 });

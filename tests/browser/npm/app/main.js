@@ -16,6 +16,9 @@ async function run() {
 
   const worker = await WorkerFaceDetector.create();
   const workerFaces = await worker.detect(await createImageBitmap(photo));
+  // A panic in the worker's module rejects the call; a fresh worker takes over.
+  const workerPanic = await worker.__panicForTesting(true).then(() => "no error", (e) => e.message);
+  const workerFacesAfterPanic = await worker.detect(await createImageBitmap(photo));
   worker.dispose();
 
   const weights = new Uint8Array(await (await fetch("/custom.ssdface")).arrayBuffer());
@@ -27,6 +30,8 @@ async function run() {
     faces,
     workerBackend: worker.backend,
     workerFaces,
+    workerPanic,
+    workerFacesAfterPanic,
     customFaces,
   };
 }
