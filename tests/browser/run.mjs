@@ -26,6 +26,20 @@ const { check, failures } = checker();
 
 const openPage = (browser, query = "") => openDemo(browser, origin, query);
 
+/// Defines `window.messageOf(promise)` in the page: the message of the Error it rejects with.
+async function defineMessageOf(page) {
+  await page.evaluate(() => {
+    window.messageOf = async (promise) => {
+      try {
+        await promise;
+        return "no error";
+      } catch (error) {
+        return error instanceof Error ? error.message : `not an Error: ${error}`;
+      }
+    };
+  });
+}
+
 async function detectPhoto(page) {
   await page.evaluate(() => { window.lastFaces = undefined; });
   await page.setInputFiles("#photo", photo);
@@ -50,16 +64,10 @@ await check("page loads without console errors; CPU path matches the native CLI"
 
 await check("bad calls reject with Errors and the detector keeps working", async () => {
   const { page, errors } = await openPage(gpuBrowser, "?backend=cpu");
+  await defineMessageOf(page);
   const outcome = await page.evaluate(async () => {
+    const message = window.messageOf;
     const { FaceDetector } = await import("./pkg/index.js");
-    const message = async (promise) => {
-      try {
-        await promise;
-        return "no error";
-      } catch (error) {
-        return error instanceof Error ? error.message : `not an Error: ${error}`;
-      }
-    };
     const detector = window.ssdface.detector;
     return {
       shortData: await message(detector.detect({ data: new Uint8Array(10), width: 100, height: 100 })),
@@ -89,16 +97,10 @@ await check("bad calls reject with Errors and the detector keeps working", async
 await check("a panic rejects the call and later calls with Errors, not a dead page", async () => {
   for (const afterAwait of [false, true]) {
     const { page, errors } = await openPage(gpuBrowser, "?backend=cpu");
+    await defineMessageOf(page);
     const outcome = await page.evaluate(async (afterAwait) => {
+      const message = window.messageOf;
       const { __panicForTesting } = await import("./pkg/index.js");
-      const message = async (promise) => {
-        try {
-          await promise;
-          return "no error";
-        } catch (error) {
-          return error instanceof Error ? error.message : `not an Error: ${error}`;
-        }
-      };
       return {
         panic: await message(__panicForTesting(afterAwait)),
         later: await message(window.ssdface.detector.detect(new ImageData(64, 48))),
