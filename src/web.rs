@@ -373,8 +373,16 @@ impl PixelReader {
             None => {
                 let canvas = OffscreenCanvas::new(width, height)
                     .map_err(|_| JsError::new("cannot create an OffscreenCanvas"))?;
+                // Every frame is read back with getImageData: a CPU-backed canvas does that
+                // without a copy from the GPU.
+                let options = Object::new();
+                let _ = Reflect::set(
+                    &options,
+                    &JsValue::from_str("willReadFrequently"),
+                    &JsValue::TRUE,
+                );
                 let context = canvas
-                    .get_context("2d")
+                    .get_context_with_context_options("2d", &options)
                     .ok()
                     .flatten()
                     .and_then(|c| c.dyn_into().ok())
