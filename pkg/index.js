@@ -44,7 +44,11 @@ function stopped() {
 // the calls it concerns are rejected instead.
 globalThis.addEventListener?.("error", (event) => {
   if (!(event.error instanceof WebAssembly.RuntimeError)) return;
-  if (failure === null && inFlight.size === 0) return; // not ours
+  // Another module's trap: its stack names other wasm files (bundlers keep the "ssdface_bg"
+  // prefix when they add a hash).
+  const stack = String(event.error.stack ?? "");
+  if (stack.includes(".wasm") && !stack.includes("ssdface_bg")) return;
+  if (failure === null && inFlight.size === 0) return;
   event.preventDefault();
   stop(event.error.message);
 });
