@@ -298,7 +298,7 @@ fn launch(
         result
             .interrupted
             .as_ref()
-            .map(|i| format!("{:?}", i.reason))
+            .map(|i| i.reason.clone().unwrap_or_else(|| "interrupted".to_string()))
     });
     history.stopped = stopped.clone();
     history.save(run).map_err(|e| file_error(run, e))?;
