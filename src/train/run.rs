@@ -295,10 +295,11 @@ fn launch(
     }
     let nan = nan_reason.lock().expect("reason lock").clone();
     let stopped = nan.or_else(|| history.stopped.clone()).or_else(|| {
-        result
-            .interrupted
-            .as_ref()
-            .map(|i| i.reason.clone().unwrap_or_else(|| "interrupted".to_string()))
+        result.interrupted.as_ref().map(|i| {
+            i.reason
+                .clone()
+                .unwrap_or_else(|| "interrupted".to_string())
+        })
     });
     history.stopped = stopped.clone();
     history.save(run).map_err(|e| file_error(run, e))?;
