@@ -22,9 +22,10 @@ export function serveIsolated(root, options = {}) {
 }
 
 /// Open the demo page on `backend` and wait for its detector; `browser` may also be a
-/// browser context (whose network a caller watches).
-export async function openDetector(browser, origin, backend) {
-  return (await openDemo(browser, origin, `?backend=${backend}`)).page;
+/// browser context (whose network a caller watches). `query` adds page parameters such as
+/// `&inputSize=160x120`.
+export async function openDetector(browser, origin, backend, query = "") {
+  return (await openDemo(browser, origin, `?backend=${backend}${query}`)).page;
 }
 
 export function summary(times) {

@@ -17,7 +17,14 @@ fn the_page_detects_like_the_native_cli_on_cpu_and_webgpu() {
 
     let photo = common::val_image("maksssksksss10.jpg");
     let native_json = dir.join("native.json");
-    common::write_native_faces(&photo, None, &native_json);
+    common::write_native_faces(&photo, &[], &native_json);
+    // The page's `?inputSize=` against the CLI's `--input-size`.
+    let native_480_json = dir.join("native-480x360.json");
+    common::write_native_faces(
+        &photo,
+        &["--input-size".as_ref(), "480x360".as_ref()],
+        &native_480_json,
+    );
 
     common::run_node_checks(
         "run.mjs",
@@ -25,6 +32,7 @@ fn the_page_detects_like_the_native_cli_on_cpu_and_webgpu() {
             ("SSDFACE_WWW", &root.join("www")),
             ("SSDFACE_PHOTO", &photo),
             ("SSDFACE_NATIVE_JSON", &native_json),
+            ("SSDFACE_NATIVE_480X360_JSON", &native_480_json),
             ("SSDFACE_ARTIFACTS", &dir),
         ],
     );

@@ -144,13 +144,17 @@ fn the_packed_package_works_in_a_vite_app_a_plain_page_a_worker_and_typescript()
     // The README's example runs the bundled model; a site's own weights go through `weights`.
     let photo = common::val_image("maksssksksss10.jpg");
     let native_json = dir.join("native.json");
-    common::write_native_faces(&photo, None, &native_json);
+    common::write_native_faces(&photo, &[], &native_json);
     let custom_photo = FaceDataset::open(&common::tiny_data().train)
         .unwrap()
         .path(0)
         .to_path_buf();
     let custom_json = dir.join("custom.json");
-    common::write_native_faces(&custom_photo, Some(&weights), &custom_json);
+    common::write_native_faces(
+        &custom_photo,
+        &["--weights".as_ref(), weights.as_os_str()],
+        &custom_json,
+    );
     common::run_node_checks(
         "npm.mjs",
         &[

@@ -25,8 +25,17 @@ function setStatus(message) {
 }
 
 /// The bundled model, on `backend`.
-function createDetector(backend) {
-  return FaceDetector.create({ backend, scoreThreshold: Number(threshold.value) });
+function createDetector(backend, inputSize) {
+  return FaceDetector.create({ backend, inputSize, scoreThreshold: Number(threshold.value) });
+}
+
+/// `?inputSize=WxH` picks the network's input size; absent, the model's own.
+function inputSizeFrom(query) {
+  const text = query.get("inputSize");
+  if (text === null) return undefined;
+  const size = /^(\d+)x(\d+)$/.exec(text);
+  if (!size) throw new Error(`inputSize must look like 320x240, not "${text}"`);
+  return [Number(size[1]), Number(size[2])];
 }
 
 function drawFaces(faces, mirrored) {
@@ -156,9 +165,10 @@ stage.addEventListener("drop", (event) => {
 });
 
 async function main() {
-  const wanted = new URLSearchParams(location.search).get("backend") ?? "auto";
+  const query = new URLSearchParams(location.search);
+  const wanted = query.get("backend") ?? "auto";
   try {
-    detector = await createDetector(wanted);
+    detector = await createDetector(wanted, inputSizeFrom(query));
   } catch (error) {
     setStatus("The detector could not start.");
     showError(error.message);

@@ -3,6 +3,7 @@
 //   SSDFACE_WWW           the built www/ folder (with pkg/)
 //   SSDFACE_PHOTO         a photo with faces
 //   SSDFACE_NATIVE_JSON   the native CLI's faces for that photo (JSON array of faces)
+//   SSDFACE_NATIVE_480X360_JSON   the same with `--input-size 480x360`
 //   SSDFACE_ARTIFACTS     where to write screenshots and the fake camera's video
 // Exits non-zero when a check fails.
 import { readFile } from "node:fs/promises";
@@ -17,6 +18,7 @@ const env = (name) => {
 const www = env("SSDFACE_WWW");
 const photo = env("SSDFACE_PHOTO");
 const native = JSON.parse(await readFile(env("SSDFACE_NATIVE_JSON"), "utf8"));
+const native480 = JSON.parse(await readFile(env("SSDFACE_NATIVE_480X360_JSON"), "utf8"));
 const artifacts = env("SSDFACE_ARTIFACTS");
 const y4m = join(artifacts, "face.y4m");
 await writeY4m(photo, y4m);
@@ -176,6 +178,22 @@ await check("without WebGPU the page falls back to the CPU", async () => {
   assert(backend === "cpu", `expected the CPU fallback, got ${backend}`);
   assertSameFaces(await detectPhoto(page), native, "fallback vs native");
   assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
+  await browser.close();
+});
+
+await check("?inputSize= sets the network's input size; a malformed one is explained", async () => {
+  const browser = await launch([]);
+  const { page } = await openPage(browser, "?backend=cpu&inputSize=480x360");
+  const faces = await detectPhoto(page);
+  assertSameFaces(faces, native480, "inputSize=480x360 vs native --input-size 480x360");
+  for (const [size, expected] of [["oops", /look like 320x240/], ["100x100", /multiple/]]) {
+    const other = await browser.newPage();
+    await other.goto(`${origin}/index.html?backend=cpu&inputSize=${size}`);
+    await other.waitForFunction(() => !document.getElementById("error").hidden, null,
+      { timeout: 120000 });
+    const message = await other.locator("#error").textContent();
+    assert(expected.test(message), `inputSize=${size}: message "${message}"`);
+  }
   await browser.close();
 });
 

@@ -100,14 +100,13 @@ pub fn build_web() {
     assert_success(&command.output().unwrap(), "build.sh");
 }
 
-/// The native CLI's faces for `photo` with `weights` (the bundled model when `None`), written
-/// as a JSON array to `out`.
-pub fn write_native_faces(photo: &Path, weights: Option<&Path>, out: &Path) {
+/// The native CLI's faces for `photo` with the model `options` (none: the bundled model at its
+/// own input size), written as a JSON array to `out`.
+pub fn write_native_faces(photo: &Path, options: &[&std::ffi::OsStr], out: &Path) {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ssdface"));
-    command.args(["detect", photo.to_str().unwrap()]);
-    if let Some(weights) = weights {
-        command.arg("--weights").arg(weights);
-    }
+    command
+        .args(["detect", photo.to_str().unwrap()])
+        .args(options);
     let native = command.output().unwrap();
     assert_success(&native, "ssdface detect");
     let results: serde_json::Value = serde_json::from_slice(&native.stdout).unwrap();
