@@ -26,6 +26,11 @@ fn text(output: &Output) -> String {
     )
 }
 
+/// What a site downloads (the wasm with the weights inside, and the JavaScript) may not grow
+/// past 16 MiB, 3.5 MiB gzipped, unnoticed.
+const DOWNLOAD_BUDGET_RAW: usize = 16 << 20;
+const DOWNLOAD_BUDGET_GZIPPED: usize = 7 << 19;
+
 fn gzipped_size(path: &Path) -> usize {
     let gzip = Command::new("gzip").arg("-9c").arg(path).output().unwrap();
     assert!(gzip.status.success());
@@ -86,11 +91,21 @@ fn the_packed_package_works_in_a_vite_app_a_plain_page_a_worker_and_typescript()
         assert!(files.contains(&wanted), "{wanted} is not packed: {files:?}");
     }
     assert!(files.contains(&"ssdface_bg.wasm"), "the wasm is not packed");
+    let (mut raw, mut gzipped) = (0, 0);
     for file in ["ssdface_bg.wasm", "ssdface.js", "index.js", "worker.js"] {
         let path = root.join("pkg").join(file);
-        let size = std::fs::metadata(&path).unwrap().len();
-        println!("{file}: {size} bytes, {} gzipped", gzipped_size(&path));
+        let size = std::fs::metadata(&path).unwrap().len() as usize;
+        let packed_size = gzipped_size(&path);
+        println!("{file}: {size} bytes, {packed_size} gzipped");
+        raw += size;
+        gzipped += packed_size;
     }
+    println!("download (wasm with the weights, and JS): {raw} bytes, {gzipped} gzipped");
+    assert!(
+        raw <= DOWNLOAD_BUDGET_RAW && gzipped <= DOWNLOAD_BUDGET_GZIPPED,
+        "the download is over its budget of {DOWNLOAD_BUDGET_RAW} bytes, \
+         {DOWNLOAD_BUDGET_GZIPPED} gzipped"
+    );
     let tarball = dir.join(packed[0]["filename"].as_str().unwrap());
 
     // Install from the tarball only: no registry needed.
