@@ -62,7 +62,7 @@ fn main() {
         images,
         AugmentConfig::new(),
         config.clone(),
-        0.35,
+        TrainConfig::new().target_rules(),
         1,
         true,
         0,

@@ -5,6 +5,9 @@ use super::{CenterSize, Corners, Variances, encode, iou};
 pub struct PriorTargets {
     /// Per prior: the index of the face it is matched to, or `None` for background.
     pub matched: Vec<Option<usize>>,
+    /// Per prior: whether it is ignored, neither face nor background (it matches an ignored
+    /// face and no face).
+    pub ignored: Vec<bool>,
     /// Per prior: the encoded offsets of its face (zeros for background).
     pub offsets: Vec<[f32; 4]>,
 }
@@ -22,10 +25,14 @@ impl PriorTargets {
 /// 2. every face is also matched to its best prior, even below the threshold, so that no face
 ///    goes without a positive (small faces often overlap no prior by much). Faces take their
 ///    forced prior in order; a face whose best prior was already forced for an earlier face
-///    takes its best remaining one.
+///    takes its best remaining one;
+/// 3. every prior left unmatched whose IoU with an ignored face reaches `iou_threshold` is
+///    ignored: an ignored face (doubtful, too small or unannotatable) must not teach its priors
+///    that it is background.
 pub fn match_priors(
     priors: &[CenterSize],
     faces: &[Corners],
+    ignored_faces: &[Corners],
     iou_threshold: f32,
     variances: Variances,
 ) -> PriorTargets {
@@ -57,6 +64,18 @@ pub fn match_priors(
         }
     }
 
+    let ignored = matched
+        .iter()
+        .zip(priors)
+        .map(|(m, prior)| {
+            let corners = prior.to_corners();
+            m.is_none()
+                && ignored_faces
+                    .iter()
+                    .any(|f| iou(&corners, f) >= iou_threshold)
+        })
+        .collect();
+
     let offsets = matched
         .iter()
         .zip(priors)
@@ -65,7 +84,11 @@ pub fn match_priors(
             None => [0.0; 4],
         })
         .collect();
-    PriorTargets { matched, offsets }
+    PriorTargets {
+        matched,
+        ignored,
+        offsets,
+    }
 }
 
 #[cfg(test)]
@@ -88,7 +111,7 @@ mod tests {
             Corners::new(0.0, 0.0, 0.2, 0.2),
             Corners::new(0.6, 0.6, 0.8, 0.8),
         ];
-        let targets = match_priors(&priors, &faces, 0.5, Variances::default());
+        let targets = match_priors(&priors, &faces, &[], 0.5, Variances::default());
         assert_eq!(targets.matched, vec![Some(0), Some(0), Some(1), None]);
         assert_eq!(targets.positives(), 3);
         assert_eq!(targets.offsets[0], [0.0; 4]);
@@ -108,7 +131,7 @@ mod tests {
             Corners::new(0.1, 0.0, 0.45, 0.4),
         ];
         // IoUs: prior 0 with faces 0.75 / 0.667; prior 1 with faces 0 / 0.25.
-        let targets = match_priors(&priors, &faces, 0.5, Variances::default());
+        let targets = match_priors(&priors, &faces, &[], 0.5, Variances::default());
         // Prior 0 is face 0's best (forced first); face 1 then takes prior 1 below threshold.
         assert_eq!(targets.matched, vec![Some(0), Some(1)]);
     }
@@ -116,7 +139,28 @@ mod tests {
     #[test]
     fn no_faces_means_all_background() {
         let priors = [prior(0.0, 0.0, 0.5, 0.5)];
-        let targets = match_priors(&priors, &[], 0.35, Variances::default());
+        let targets = match_priors(&priors, &[], &[], 0.35, Variances::default());
         assert_eq!(targets.matched, vec![None]);
+        assert_eq!(targets.ignored, vec![false]);
+    }
+
+    #[test]
+    fn priors_matching_only_an_ignored_face_are_ignored() {
+        let priors = [
+            prior(0.0, 0.0, 0.2, 0.2),   // IoU 1.0 with the face
+            prior(0.6, 0.6, 0.8, 0.8),   // IoU 1.0 with the ignored face
+            prior(0.62, 0.6, 0.82, 0.8), // IoU 0.82 with the ignored face
+            prior(0.0, 0.8, 0.1, 0.9),   // overlaps nothing
+            prior(0.05, 0.0, 0.25, 0.2), // IoU 0.6 with the face and 0 with the ignored one
+        ];
+        let faces = [Corners::new(0.0, 0.0, 0.2, 0.2)];
+        let ignored = [Corners::new(0.6, 0.6, 0.8, 0.8)];
+        let targets = match_priors(&priors, &faces, &ignored, 0.35, Variances::default());
+        assert_eq!(targets.matched, vec![Some(0), None, None, None, Some(0)]);
+        assert_eq!(targets.ignored, vec![false, true, true, false, false]);
+
+        // A face always wins over an ignored face on the same prior.
+        let targets = match_priors(&priors, &faces, &faces, 0.35, Variances::default());
+        assert_eq!(targets.ignored, vec![false; 5]);
     }
 }

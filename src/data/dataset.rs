@@ -14,6 +14,9 @@ pub struct Sample {
     pub image: RgbImage,
     /// Face boxes, pixels.
     pub faces: Vec<Corners>,
+    /// Ignored faces (flagged invalid: doubtful or unannotatable), pixels: training treats the
+    /// priors that match them as neither face nor background.
+    pub ignored: Vec<Corners>,
 }
 
 /// What the reader kept and dropped.
@@ -23,7 +26,7 @@ pub struct DatasetStats {
     pub images: usize,
     /// Faces listed.
     pub faces: usize,
-    /// Faces dropped because they are flagged invalid.
+    /// Faces flagged invalid, kept as ignored regions rather than targets.
     pub invalid: usize,
     /// Faces dropped because they are under 1 pixel wide or high after clipping to the image.
     pub degenerate: usize,
@@ -40,7 +43,8 @@ impl std::fmt::Display for DatasetStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} images, {} faces kept of {} ({} flagged invalid, {} under 1 px after clipping)",
+            "{} images, {} faces kept of {} ({} flagged invalid and ignored, {} under 1 px after \
+             clipping)",
             self.images,
             self.kept(),
             self.faces,
@@ -75,11 +79,12 @@ struct Entry {
     path: PathBuf,
     name: String,
     faces: Vec<Corners>,
+    ignored: Vec<Corners>,
     /// Every listed face, in source pixels, with its invalid flag (for evaluation).
     labels: Vec<(Corners, bool)>,
 }
 
-/// Labelled images, with invalid and degenerate faces removed from the targets.
+/// Labelled images; invalid faces become ignored regions and degenerate ones are dropped.
 #[derive(Clone, Debug)]
 pub struct FaceDataset {
     entries: Vec<Entry>,
@@ -112,12 +117,14 @@ impl FaceDataset {
         stats.images += 1;
         stats.faces += image.faces.len();
         let mut faces = Vec::new();
+        let mut ignored = Vec::new();
         for face in &image.faces {
             let clipped = face.bbox.clip(w as f32, h as f32);
-            if face.invalid {
-                stats.invalid += 1;
-            } else if clipped.width() < 1.0 || clipped.height() < 1.0 {
+            if clipped.width() < 1.0 || clipped.height() < 1.0 {
                 stats.degenerate += 1;
+            } else if face.invalid {
+                stats.invalid += 1;
+                ignored.push(clipped);
             } else {
                 faces.push(clipped);
             }
@@ -127,6 +134,7 @@ impl FaceDataset {
             path: image.path,
             name: image.name,
             faces,
+            ignored,
         })
     }
 
@@ -178,6 +186,7 @@ impl FaceDataset {
         Ok(Sample {
             image,
             faces: entry.faces.clone(),
+            ignored: entry.ignored.clone(),
         })
     }
 }
@@ -221,9 +230,11 @@ mod tests {
                 Corners::new(90.0, 40.0, 100.0, 50.0)
             ]
         );
+        assert_eq!(sample.ignored, vec![Corners::new(5.0, 5.0, 15.0, 15.0)]);
         assert_eq!(
             stats.to_string(),
-            "1 images, 2 faces kept of 4 (1 flagged invalid, 1 under 1 px after clipping)"
+            "1 images, 2 faces kept of 4 (1 flagged invalid and ignored, 1 under 1 px after \
+             clipping)"
         );
     }
 

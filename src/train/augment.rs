@@ -1,6 +1,7 @@
 //! Training augmentation: geometric changes composed into one affine map per image (flip,
-//! face-keeping crop, zoom-out onto a larger canvas, scale/shear/rotation/translation),
-//! mosaics of four images, and colour jitter. Boxes move with the pixels.
+//! crop at the network's own scale, face-keeping crop, zoom-out onto a larger canvas,
+//! scale/shear/rotation/translation), mosaics of four images, synthetic face-free images, and
+//! colour jitter. Boxes (faces and ignored faces) move with the pixels.
 //!
 //! All randomness comes from the generator passed in, so a seed reproduces a sample exactly.
 
@@ -22,7 +23,17 @@ pub struct AugmentConfig {
     /// Probability of a horizontal flip.
     #[config(default = 0.5)]
     pub flip: f64,
-    /// Probability of a crop that keeps at least one face whole.
+    /// Probability of a crop at about the network's own scale: a window of the input size times
+    /// a factor drawn log-uniformly from `native_scale`, anywhere in the image, so that the
+    /// small faces of large crowd photos reach the network at close to their own size (a plain
+    /// resize of a 1024-pixel photo to 320 shrinks a 20-pixel face below the smallest prior).
+    /// Windows that miss every face are background crops.
+    #[config(default = 0.4)]
+    pub native_crop: f64,
+    /// Range of the native crop's window, as multiples of the input size.
+    #[config(default = "(0.6, 2.5)")]
+    pub native_scale: (f32, f32),
+    /// Probability of a crop that keeps at least one face whole (when no native crop is drawn).
     #[config(default = 0.5)]
     pub crop: f64,
     /// Smallest crop side, as a fraction of the image side.
@@ -37,6 +48,11 @@ pub struct AugmentConfig {
     /// Probability of a 2x2 mosaic of this and three other images.
     #[config(default = 0.25)]
     pub mosaic: f64,
+    /// Probability of replacing the image with a synthetic one without faces (a solid colour,
+    /// a gradient, fine or coarse noise): teaches that flat and textured areas are no faces
+    /// (a model trained on masked faces takes a plain coloured area for a mask).
+    #[config(default = 0.1)]
+    pub synthetic_negative: f64,
     /// Per-axis scale jitter: factors in `1 ± scale`.
     #[config(default = 0.15)]
     pub scale: f32,
@@ -65,9 +81,11 @@ impl AugmentConfig {
     pub fn none() -> Self {
         Self::new()
             .with_flip(0.0)
+            .with_native_crop(0.0)
             .with_crop(0.0)
             .with_zoom_out(0.0)
             .with_mosaic(0.0)
+            .with_synthetic_negative(0.0)
             .with_scale(0.0)
             .with_shear_degrees(0.0)
             .with_rotate_degrees(0.0)
@@ -91,7 +109,10 @@ pub fn augment(
     let mut canvas = RgbImage::from_pixel(width, height, image::Rgb(FILL));
     let (w, h) = (width as f32, height as f32);
     let mut faces = Vec::new();
-    if partners.len() >= 3 && rng.random_bool(config.mosaic) {
+    let mut ignored = Vec::new();
+    if rng.random_bool(config.synthetic_negative) {
+        paint_synthetic(&mut canvas, rng);
+    } else if partners.len() >= 3 && rng.random_bool(config.mosaic) {
         let cx = (w * rng.random_range(0.3..0.7)).round();
         let cy = (h * rng.random_range(0.3..0.7)).round();
         let regions = [
@@ -102,28 +123,32 @@ pub fn augment(
         ];
         let tiles = std::iter::once(primary).chain(&partners[..3]);
         for (sample, region) in tiles.zip(regions) {
-            faces.extend(paint(sample, &region, config, &mut canvas, rng));
+            let (tile_faces, tile_ignored) = paint(sample, &region, config, &mut canvas, rng);
+            faces.extend(tile_faces);
+            ignored.extend(tile_ignored);
         }
     } else {
         let region = Corners::new(0.0, 0.0, w, h);
-        faces = paint(primary, &region, config, &mut canvas, rng);
+        (faces, ignored) = paint(primary, &region, config, &mut canvas, rng);
     }
     jitter_colour(&mut canvas, config, rng);
     Sample {
         image: canvas,
         faces,
+        ignored,
     }
 }
 
 /// Map `sample` into `region` of the canvas with a random geometric augmentation; returns the
-/// faces that stay in the region (centre inside), clipped to it, at least a pixel on each side.
+/// faces and ignored faces that stay in the region (centre inside), clipped to it, at least a
+/// pixel on each side.
 fn paint(
     sample: &Sample,
     region: &Corners,
     config: &AugmentConfig,
     canvas: &mut RgbImage,
     rng: &mut impl RngExt,
-) -> Vec<Corners> {
+) -> (Vec<Corners>, Vec<Corners>) {
     let map = random_map(sample, region, config, rng);
     let bounds = (
         region.x1 as u32,
@@ -132,7 +157,74 @@ fn paint(
         region.y2 as u32,
     );
     render(&sample.image, &map, canvas, bounds, FILL);
-    transform_faces(&sample.faces, &map, region)
+    (
+        transform_faces(&sample.faces, &map, region),
+        transform_faces(&sample.ignored, &map, region),
+    )
+}
+
+/// Fill `canvas` with a face-free picture: a solid colour, a linear or radial gradient between
+/// two colours, fine (per-pixel) noise, or coarse noise (a random grid, bilinearly enlarged).
+/// Half the colours are skin tones, the plain areas most easily taken for a face.
+fn paint_synthetic(canvas: &mut RgbImage, rng: &mut impl RngExt) {
+    let mut colour = || {
+        if rng.random_bool(0.5) {
+            let (light, dark) = ([255.0, 219.0, 172.0], [90.0, 56.0, 37.0]);
+            let t = rng.random::<f32>();
+            let mut jitter = || rng.random_range(-20.0..20.0f32);
+            [0, 1, 2].map(|c: usize| light[c] + (dark[c] - light[c]) * t + jitter())
+        } else {
+            [0; 3].map(|_: u8| rng.random_range(0.0..=255.0f32))
+        }
+    };
+    let (a, b) = (colour(), colour());
+    let (w, h) = (canvas.width() as f32, canvas.height() as f32);
+    let kind = rng.random_range(0..5);
+    let (rx, ry) = (rng.random_range(0.0..w), rng.random_range(0.0..h));
+    let angle = rng.random_range(0.0..std::f32::consts::TAU);
+    let amplitude = rng.random_range(8.0..96.0f32);
+    let cells = rng.random_range(2..12usize);
+    let grid: Vec<f32> = (0..(cells + 1) * (cells + 1) * 3)
+        .map(|_| rng.random_range(-1.0..1.0f32))
+        .collect();
+    let (dx, dy) = (angle.cos(), angle.sin());
+    let span = (w * dx).abs() + (h * dy).abs();
+    for (x, y, pixel) in canvas.enumerate_pixels_mut() {
+        let (xf, yf) = (x as f32, y as f32);
+        let value: [f32; 3] = match kind {
+            0 => a,
+            1 => {
+                let t = ((xf - w / 2.0) * dx + (yf - h / 2.0) * dy) / span + 0.5;
+                [0, 1, 2].map(|c| a[c] + (b[c] - a[c]) * t)
+            }
+            4 => {
+                let r = ((xf - rx).powi(2) + (yf - ry).powi(2)).sqrt() / span;
+                [0, 1, 2].map(|c| a[c] + (b[c] - a[c]) * r.min(1.0))
+            }
+            2 => {
+                // Deterministic per pixel and seed: a hash of the position and the grid.
+                let hash = |c: usize| {
+                    let n = (x as u64) << 32 | (y as u64) << 2 | c as u64;
+                    let n = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ grid[c].to_bits() as u64;
+                    let n = (n ^ (n >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                    ((n >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+                };
+                [0, 1, 2].map(|c| a[c] + amplitude * hash(c))
+            }
+            _ => {
+                let (gx, gy) = (xf / w * cells as f32, yf / h * cells as f32);
+                let (ix, iy) = (gx as usize, gy as usize);
+                let (fx, fy) = (gx - ix as f32, gy - iy as f32);
+                let at = |i: usize, j: usize, c: usize| grid[((j * (cells + 1)) + i) * 3 + c];
+                [0, 1, 2].map(|c| {
+                    let top = at(ix, iy, c) * (1.0 - fx) + at(ix + 1, iy, c) * fx;
+                    let bottom = at(ix, iy + 1, c) * (1.0 - fx) + at(ix + 1, iy + 1, c) * fx;
+                    a[c] + amplitude * (top * (1.0 - fy) + bottom * fy)
+                })
+            }
+        };
+        pixel.0 = value.map(|v| v.round().clamp(0.0, 255.0) as u8);
+    }
 }
 
 /// Boxes through `map`, kept when their centre lands in `region`, clipped, non-degenerate.
@@ -169,7 +261,9 @@ fn random_map(
         sample.image.width() as f32,
         sample.image.height() as f32,
     );
-    let window = if rng.random_bool(config.crop) {
+    let window = if rng.random_bool(config.native_crop) {
+        native_crop(&full, region, config.native_scale, rng)
+    } else if rng.random_bool(config.crop) {
         face_keeping_crop(&full, &sample.faces, config.min_crop, rng).unwrap_or(full)
     } else {
         full
@@ -213,6 +307,33 @@ fn random_map(
         map = map.then(&Affine::flip_horizontal(region.x1 + region.x2));
     }
     map
+}
+
+/// A random window of `full` with `region`'s aspect and its size times a factor drawn
+/// log-uniformly from `scale`, placed anywhere; shrunk to fit where the image is smaller.
+fn native_crop(
+    full: &Corners,
+    region: &Corners,
+    scale: (f32, f32),
+    rng: &mut impl RngExt,
+) -> Corners {
+    let (low, high) = (scale.0.max(1e-3).ln(), scale.1.max(scale.0).max(1e-3).ln());
+    let factor = if high > low {
+        rng.random_range(low..high).exp()
+    } else {
+        low.exp()
+    };
+    let fit = (full.width() / (region.width() * factor))
+        .min(full.height() / (region.height() * factor))
+        .min(1.0);
+    let (w, h) = (
+        region.width() * factor * fit,
+        region.height() * factor * fit,
+    );
+    // Rounding can leave the fitted side a hair over the image's.
+    let x = rng.random_range(0.0..=(full.width() - w).max(0.0));
+    let y = rng.random_range(0.0..=(full.height() - h).max(0.0));
+    Corners::new(x, y, x + w, y + h)
 }
 
 /// A random window of `full` that contains at least one face centre, and in which every face
@@ -299,6 +420,7 @@ mod tests {
         Sample {
             image,
             faces: vec![square],
+            ignored: Vec::new(),
         }
     }
 
@@ -323,6 +445,8 @@ mod tests {
     #[test]
     fn boxes_follow_the_pixels_through_flip_affine_and_crop() {
         let geometric_only = AugmentConfig::new()
+            .with_synthetic_negative(0.0)
+            .with_native_crop(0.0)
             .with_flip(0.5)
             .with_crop(0.7)
             .with_zoom_out(0.3)
@@ -378,7 +502,9 @@ mod tests {
     fn the_same_seed_gives_the_same_sample() {
         let sample = white_square();
         let partners = vec![sample.clone(); 3];
-        let config = AugmentConfig::new().with_mosaic(1.0);
+        let config = AugmentConfig::new()
+            .with_mosaic(1.0)
+            .with_synthetic_negative(0.0);
         let run = |seed| {
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
             augment(&sample, &partners, &config, 320, 240, &mut rng)
@@ -389,6 +515,67 @@ mod tests {
         assert_ne!(a.image, c.image);
         // A mosaic of four squares shows up to four faces.
         assert!(a.faces.len() > 1);
+    }
+
+    #[test]
+    fn ignored_faces_move_with_the_pixels_like_faces() {
+        let mut sample = white_square();
+        sample.ignored = sample.faces.clone();
+        let config = AugmentConfig::new().with_mosaic(1.0);
+        for seed in 0..20 {
+            let partners = vec![sample.clone(); 3];
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+            let out = augment(&sample, &partners, &config, 320, 240, &mut rng);
+            assert_eq!(out.faces, out.ignored, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn synthetic_negatives_have_no_faces_and_vary() {
+        let sample = white_square();
+        let config = AugmentConfig::new().with_synthetic_negative(1.0);
+        let images: Vec<RgbImage> = (0..8)
+            .map(|seed| {
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+                let out = augment(&sample, &[], &config, 64, 48, &mut rng);
+                assert!(out.faces.is_empty() && out.ignored.is_empty());
+                out.image
+            })
+            .collect();
+        // No two synthetic images alike.
+        for (i, a) in images.iter().enumerate() {
+            for b in &images[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn native_crops_keep_the_source_scale() {
+        let full = Corners::new(0.0, 0.0, 1000.0, 700.0);
+        let region = Corners::new(0.0, 0.0, 320.0, 240.0);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        for _ in 0..200 {
+            let window = native_crop(&full, &region, (0.6, 2.5), &mut rng);
+            let factor = window.width() / region.width();
+            assert!((0.6..=2.5).contains(&factor), "factor {factor}");
+            assert!((window.height() / region.height() - factor).abs() < 1e-3);
+            assert!(window.x1 >= 0.0 && window.y1 >= 0.0);
+            assert!(window.x2 <= full.x2 + 1e-3 && window.y2 <= full.y2 + 1e-3);
+        }
+        // A small image is cropped to its own size at most, whatever the rounding.
+        for (w, h) in [
+            (200.0, 100.0),
+            (333.3, 250.7),
+            (101.1, 77.7),
+            (640.0, 479.9),
+        ] {
+            let small = Corners::new(0.0, 0.0, w, h);
+            for _ in 0..50 {
+                let window = native_crop(&small, &region, (2.0, 2.5), &mut rng);
+                assert!(window.width() <= w + 1e-3 && window.height() <= h + 1e-3);
+            }
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use burn::config::Config;
 
 use super::augment::AugmentConfig;
+use super::item::TargetRules;
 use crate::model::SsdConfig;
 
 /// A training run's settings.
@@ -48,6 +49,9 @@ pub struct TrainConfig {
     /// IoU at which a prior is matched to a face.
     #[config(default = 0.35)]
     pub match_iou: f32,
+    /// Faces under this many input pixels on their longer side are ignored in training.
+    #[config(default = 6.0)]
+    pub min_face_size: f32,
     /// Mined background priors per face prior.
     #[config(default = 3)]
     pub negatives_per_positive: usize,
@@ -57,4 +61,14 @@ pub struct TrainConfig {
     /// Threads decoding and augmenting images.
     #[config(default = 2)]
     pub workers: usize,
+}
+
+impl TrainConfig {
+    /// How this run turns faces into prior targets.
+    pub fn target_rules(&self) -> TargetRules {
+        TargetRules {
+            match_iou: self.match_iou,
+            min_face_size: self.min_face_size,
+        }
+    }
 }

@@ -11,7 +11,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
 use super::augment::{AugmentConfig, augment};
-use super::item::encode_item;
+use super::item::{TargetRules, encode_item};
 use crate::boxes::CenterSize;
 use crate::data::Sample;
 use crate::data::{DatasetError, FaceDataset};
@@ -53,7 +53,7 @@ pub struct AugmentedDataset {
     augment: AugmentConfig,
     model: SsdConfig,
     priors: Arc<Vec<CenterSize>>,
-    match_iou: f32,
+    rules: TargetRules,
     seed: u64,
     shuffle: bool,
     reads: AtomicU64,
@@ -67,7 +67,7 @@ impl AugmentedDataset {
         images: FaceDataset,
         augment: AugmentConfig,
         model: SsdConfig,
-        match_iou: f32,
+        rules: TargetRules,
         seed: u64,
         shuffle: bool,
         epochs_done: u64,
@@ -79,7 +79,7 @@ impl AugmentedDataset {
             images,
             augment,
             model,
-            match_iou,
+            rules,
             seed,
             shuffle,
             reads,
@@ -125,7 +125,7 @@ impl AugmentedDataset {
             self.model.input_height as u32,
         );
         let sample = augment(&primary, &partners, &config, w, h, &mut rng);
-        let item = encode_item(&sample, &self.model, &self.priors, self.match_iou);
+        let item = encode_item(&sample, &self.model, &self.priors, self.rules);
         let truth = self
             .images
             .labels(index)

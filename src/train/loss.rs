@@ -1,6 +1,6 @@
 //! The MultiBox loss: smooth-L1 on the offsets of face priors, plus cross-entropy on face
 //! priors and the hardest background priors (3 per face prior), both divided by the number
-//! of face priors.
+//! of face priors. Ignored priors (label -1) count neither way.
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
@@ -19,8 +19,10 @@ pub struct LossParts {
 /// MultiBox loss of a batch.
 ///
 /// - `logits`: `[batch, priors, 2]`, `offsets`: `[batch, priors, 4]` (network output);
-/// - `labels`: `[batch, priors]`, 1 for a prior matched to a face, else 0;
-/// - `target_offsets`: `[batch, priors, 4]`, the encoded boxes (ignored where `labels` is 0).
+/// - `labels`: `[batch, priors]`, 1 for a prior matched to a face, 0 for background, -1 for a
+///   prior to ignore (it matches an ignored face): it is never a positive, never mined as a
+///   negative, and adds nothing to the loss;
+/// - `target_offsets`: `[batch, priors, 4]`, the encoded boxes (used where `labels` is 1).
 ///
 /// Hard-negative mining ranks each image's background priors by their background
 /// cross-entropy and keeps the `negatives_per_positive` x (face priors) worst ones; the
@@ -35,6 +37,7 @@ pub fn multibox_loss(
     let [batch, priors, _] = logits.dims();
     let log_probs = log_softmax(logits, 2);
     let positive = labels.clone().equal_elem(1);
+    let background = labels.equal_elem(0);
 
     let background_loss = log_probs
         .clone()
@@ -42,15 +45,16 @@ pub fn multibox_loss(
         .narrow(2, 0, 1)
         .reshape([batch, priors])
         .neg()
-        // Cross-entropy is never negative: -1 ranks every face prior after every background one.
-        .mask_fill(positive.clone(), -1.0);
+        // Cross-entropy is never negative: -1 ranks every face and ignored prior after every
+        // background one.
+        .mask_fill(background.clone().bool_not(), -1.0);
     // Counts and ranks in f32 (exact far beyond any prior count) to stay clear of the
     // backends' differing integer dtypes.
     let rank = background_loss.argsort_descending(1).argsort(1).float();
     let face = positive.clone().float();
     let positives = face.clone().sum_dim(1);
-    let negatives = (positives.clone() * negatives_per_positive as f32)
-        .min_pair(positives.clone().neg() + priors as f32);
+    let backgrounds = background.float().sum_dim(1);
+    let negatives = (positives.clone() * negatives_per_positive as f32).min_pair(backgrounds);
     let negative = rank.lower(negatives.expand([batch, priors]));
     let selected = positive.bool_or(negative).float();
 
@@ -146,5 +150,54 @@ mod tests {
         let confidence = value(loss.confidence);
         assert!((confidence - 3.0 * 2f32.ln()).abs() < 1e-5, "{confidence}");
         assert_eq!(value(loss.location), 0.0);
+    }
+
+    #[test]
+    fn ignored_priors_are_neither_faces_nor_mined_negatives() {
+        let device = Device::flex();
+        // Priors 0..4; prior 1 is a face. Background priors 0, 2 and 4 have face logits 0.5,
+        // -1.0 and 0.0; prior 3 has the highest face logit (3.0): mined first were it
+        // background, but it is ignored. With 3 negatives wanted and only 3 background priors,
+        // mining takes 0, 2 and 4, never 3.
+        let face_logits = [0.5, 1.0, -1.0, 3.0, 0.0];
+        let logits: Vec<f32> = face_logits.iter().flat_map(|&f| [0.0, f]).collect();
+        let logits = Tensor::<3>::from_data(TensorData::new(logits, [1, 5, 2]), &device);
+        let labels =
+            Tensor::<2, Int>::from_data(TensorData::new(vec![0i64, 1, 0, -1, 0], [1, 5]), &device);
+        let mut targets = vec![0.0f32; 20];
+        targets[12..16].copy_from_slice(&[5.0, 5.0, 5.0, 5.0]); // on the ignored prior
+        let offsets = Tensor::<3>::zeros([1, 5, 4], &device);
+        let targets = Tensor::<3>::from_data(TensorData::new(targets, [1, 5, 4]), &device);
+
+        let loss = multibox_loss(logits, offsets, labels, targets, 3);
+
+        let expected = ce(0.0, 1.0, 1) + ce(0.0, 0.5, 0) + ce(0.0, -1.0, 0) + ce(0.0, 0.0, 0);
+        let confidence = value(loss.confidence);
+        assert!(
+            (confidence - expected).abs() < 1e-5,
+            "confidence {confidence} vs {expected}"
+        );
+        assert_eq!(
+            value(loss.location),
+            0.0,
+            "the ignored prior's box is not regressed"
+        );
+
+        // With one negative wanted, the hardest background prior (0, logit 0.5) is mined, not
+        // the ignored one.
+        let logits: Vec<f32> = face_logits.iter().flat_map(|&f| [0.0, f]).collect();
+        let loss = multibox_loss(
+            Tensor::<3>::from_data(TensorData::new(logits, [1, 5, 2]), &device),
+            Tensor::<3>::zeros([1, 5, 4], &device),
+            Tensor::<2, Int>::from_data(TensorData::new(vec![0i64, 1, 0, -1, 0], [1, 5]), &device),
+            Tensor::<3>::zeros([1, 5, 4], &device),
+            1,
+        );
+        let expected = ce(0.0, 1.0, 1) + ce(0.0, 0.5, 0);
+        let confidence = value(loss.confidence);
+        assert!(
+            (confidence - expected).abs() < 1e-5,
+            "confidence {confidence} vs {expected}"
+        );
     }
 }

@@ -18,7 +18,7 @@ pub use affine::{Affine, render};
 pub use augment::{AugmentConfig, FILL, augment, transform_faces};
 pub use config::TrainConfig;
 pub use history::{EpochRecord, History};
-pub use item::{TrainItem, encode_item};
+pub use item::{BACKGROUND, FACE, IGNORED, TargetRules, TrainItem, encode_item};
 pub use loader::{AugmentedDataset, DetectionBatch, DetectionBatcher, DetectionItem};
 pub use loss::{LossParts, multibox_loss};
 pub use metrics::{ApMetric, ImagesPerSecond, LossPart, LossPartMetric, names};
