@@ -69,6 +69,43 @@ fn a_tiny_run_overfits_and_then_finds_its_faces() {
         all.ap >= 0.8 && all.recall >= 0.8,
         "on its own training images: {report}"
     );
+
+    // A new run started from those weights (`train --init`) begins where they are: after one
+    // epoch at a negligible learning rate it finds the faces as well (from a random start one
+    // epoch scores about 0).
+    let continued = common::scratch("overfit_run_init");
+    let data = ssdface::train::RunData {
+        init: Some(run.join(LAST_WEIGHTS)),
+        ..common::tiny_data()
+    };
+    let config = common::tiny_config()
+        .with_epochs(1)
+        .with_learning_rate(1e-7);
+    let report =
+        ssdface::train::start(&continued, &config, &data, vec![Device::flex()], None).unwrap();
+    let first = &report.history.epochs[0];
+    assert!(
+        first.val_ap >= 0.8,
+        "epoch 1 from the weights: AP {}",
+        first.val_ap
+    );
+    // Weights of another network are refused, naming the file.
+    let other = common::tiny_config().with_model(
+        ssdface::model::SsdConfig::new()
+            .at_input_size(160, 120)
+            .unwrap()
+            .with_width_multiplier(0.25),
+    );
+    let error = ssdface::train::start(
+        &common::scratch("overfit_run_init_other"),
+        &other,
+        &data,
+        vec![Device::flex()],
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("last.ssdface"), "{error}");
 }
 
 fn run_history(run: &Path) -> History {

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use ssdface::model::SsdConfig;
 use ssdface::train::{self, AugmentConfig, BEST_WEIGHTS, RunData, TrainConfig};
+use ssdface::weights;
 
 use super::backend::{Backend, devices};
 
@@ -21,8 +21,12 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR", required_unless_present = "resume")]
     out: Option<PathBuf>,
     /// Continue the run in this folder from its last checkpoint (all settings come from it).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["data", "val", "out"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["data", "val", "out", "init"])]
     resume: Option<PathBuf>,
+    /// Start from this weights file (e.g. the bundled model) with a fresh optimiser, instead
+    /// of a random initialisation; the network is the file's own.
+    #[arg(long, value_name = "FILE")]
+    init: Option<PathBuf>,
     /// Stop cleanly, with a checkpoint, before an epoch would end after this many minutes.
     #[arg(long, value_name = "N")]
     max_minutes: Option<f64>,
@@ -68,6 +72,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 train: args.data.clone(),
                 val: args.val.clone().context("--val is required")?,
                 max_images: args.max_images,
+                init: args.init.clone(),
             };
             let out = args.out.clone().context("--out is required")?;
             train::start(&out, &config, &data, devices, args.max_minutes)?
@@ -95,8 +100,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
 
 fn config_from(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     let mut config = TrainConfig::new();
+    if let Some(init) = &args.init {
+        let bytes =
+            std::fs::read(init).with_context(|| format!("cannot read {}", init.display()))?;
+        config.model = weights::read_config(&bytes)
+            .with_context(|| format!("{}: not a weights file", init.display()))?;
+    }
     if let Some((w, h)) = args.input_size {
-        config.model = SsdConfig::new().at_input_size(w, h)?;
+        config.model = config.model.at_input_size(w, h)?;
     }
     if let Some(epochs) = args.epochs {
         config.epochs = epochs;

@@ -52,6 +52,10 @@ pub struct RunData {
     pub val: PathBuf,
     /// Use only the first N images of each split (quick runs, tests).
     pub max_images: Option<usize>,
+    /// Weights file the run starts from instead of a random initialisation (its network must
+    /// be the config's); the optimiser starts fresh.
+    #[serde(default)]
+    pub init: Option<PathBuf>,
 }
 
 /// How a run ended.
@@ -193,8 +197,13 @@ fn launch(
     let device = devices.first().cloned().unwrap_or_else(Device::flex);
     device.seed(config.seed);
     // Parameters live on the autodiff view of the device so that steps can take gradients.
-    let model = TrainingModel::new(config, &device.clone().autodiff())
+    let mut model = TrainingModel::new(config, &device.clone().autodiff())
         .map_err(|e| RunError::Training(e.to_string()))?;
+    // A resumed run loads its checkpoint instead.
+    if let (Some(init), 0) = (&data.init, epochs_done) {
+        model.ssd = initial_weights(init, config, &device.clone().autodiff())?;
+        eprintln!("starting from the weights in {}", init.display());
+    }
 
     let steps_per_epoch = train_images.len().div_ceil(config.batch_size);
     let lr_factor = Arc::new(Mutex::new(1.0));
@@ -214,7 +223,7 @@ fn launch(
         train_images,
         config.augment.clone(),
         config.model.clone(),
-        config.match_iou,
+        config.target_rules(),
         config.seed,
         true,
         epochs_done as u64,
@@ -223,7 +232,7 @@ fn launch(
         val_images,
         AugmentConfig::none(),
         config.model.clone(),
-        config.match_iou,
+        config.target_rules(),
         config.seed,
         false,
         0,
@@ -309,6 +318,12 @@ fn launch(
         stopped,
         history,
     })
+}
+
+/// The network of the weights file `path`, which must fit `config`'s.
+fn initial_weights(path: &Path, config: &TrainConfig, device: &Device) -> Result<Ssd, RunError> {
+    let bytes = std::fs::read(path).map_err(|e| file_error(path, e))?;
+    weights::from_bytes_for(&bytes, &config.model, device).map_err(|e| file_error(path, e))
 }
 
 /// Write `best.ssdface` (best validation AP) and `last.ssdface` from the checkpoints.

@@ -59,6 +59,7 @@ pub fn tiny_data() -> RunData {
         train: vec![humanfaces.clone()],
         val: humanfaces,
         max_images: Some(4),
+        init: None,
     }
 }
 
