@@ -297,3 +297,55 @@ fn eval_scores_another_detectors_submission_files() {
     let expected = format!("{}:3:", name.display());
     assert!(stderr.contains(&expected), "{stderr}");
 }
+
+#[test]
+fn eval_scores_wider_easy_medium_and_hard_at_once() {
+    let dir = common::scratch("eval_settings");
+    let wider = common::data_dir().join("wider-dev");
+    let easy = FaceDataset::open(&[wider.join("easy")]).unwrap();
+    // A detector that finds exactly the easy faces: perfect on easy, short of recall on the
+    // settings that count more faces.
+    let predictions = dir.join("easy-faces");
+    write_submission_files(&predictions, &easy, |index| {
+        easy.labels(index)
+            .iter()
+            .filter(|(_, invalid)| !invalid)
+            .map(|(b, _)| (b.x1, b.y1, b.width(), b.height(), 0.9))
+            .collect()
+    });
+    let out = dir.join("eval");
+    let output = ssdface(&[
+        "eval",
+        "--data",
+        wider.to_str().unwrap(),
+        "--predictions",
+        predictions.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    common::assert_success(&output, "ssdface eval");
+    let all = |setting: &str| -> Value {
+        let text = std::fs::read_to_string(out.join(setting).join("report.json")).unwrap();
+        serde_json::from_str::<Value>(&text).unwrap()["results"][0].clone()
+    };
+    let value = |setting: &str, key: &str| all(setting)[key].as_f64().unwrap();
+    assert_eq!(value("easy", "ap"), 1.0);
+    assert_eq!(value("easy", "recall"), 1.0);
+    assert!(value("medium", "recall") < 1.0 && value("hard", "recall") < value("medium", "recall"));
+    assert!(value("hard", "faces") > value("medium", "faces"));
+    assert!(value("medium", "faces") > value("easy", "faces"));
+    // The summary names each setting with its AP.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary = stdout
+        .split("WIDER FACE settings")
+        .nth(1)
+        .unwrap_or_default();
+    for setting in ["easy", "medium", "hard"] {
+        let line = summary
+            .lines()
+            .find(|l| l.starts_with(setting))
+            .unwrap_or_else(|| panic!("no {setting} line in:\n{stdout}"));
+        let ap: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!((ap - value(setting, "ap")).abs() < 1e-4, "{line}");
+    }
+}

@@ -1,5 +1,5 @@
 //! `ssdface eval`: WIDER FACE-style AP of a model, or of any detector's submission files, on a
-//! labelled folder.
+//! labelled folder, or on WIDER's easy, medium and hard settings at once.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,19 +7,20 @@ use std::process::ExitCode;
 use anyhow::Context;
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
-use ssdface::boxes::NmsConfig;
+use ssdface::boxes::{NmsConfig, Scored};
 use ssdface::data::FaceDataset;
 use ssdface::detector::Detector;
 use ssdface::eval::{
-    EvalReport, ImageEval, draw_pr_curve, evaluate, ground_truth, read_submission, score,
-    write_submission,
+    EvalReport, ImageEval, draw_pr_curve, evaluate, ground_truth, open_settings, read_submission,
+    score, setting_folders, write_submission,
 };
 
 use super::model_source::ModelArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
-    /// Labelled folder in WIDER FACE layout (labels.txt + images/).
+    /// Labelled folder in WIDER FACE layout (labels.txt + images/). A folder holding `easy/`,
+    /// `medium/` and `hard/` (each in that layout) is scored on all three settings.
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
     #[command(flatten)]
@@ -28,7 +29,8 @@ pub struct EvalArgs {
     /// submission files (`<image path>.txt`: name, box count, `x y w h score` lines).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["weights", "input_size", "score_threshold"])]
     predictions: Option<PathBuf>,
-    /// Folder for the predictions (WIDER submission format), the PR curve and the report.
+    /// Folder for the predictions (WIDER submission format), the PR curve and the report (one
+    /// subfolder per setting).
     #[arg(long, value_name = "DIR", default_value = "eval")]
     out: PathBuf,
     /// IoU a prediction needs with a face to count as found.
@@ -40,33 +42,56 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let dataset = FaceDataset::open(std::slice::from_ref(&args.data))?;
-    let (report, label) = match &args.predictions {
-        Some(dir) => (score_submission(&args, &dataset, dir)?, file_name(dir)),
+    // One folder, or WIDER's three settings: the same images with different faces counted.
+    let settings = match setting_folders(&args.data) {
+        Some(folders) => open_settings(&folders)?,
+        None => vec![(
+            String::new(),
+            FaceDataset::open(std::slice::from_ref(&args.data))?,
+        )],
+    };
+    let images = &settings[0].1;
+    let (predictions, label) = match &args.predictions {
+        Some(dir) => (read_submission(dir, images)?, file_name(dir)),
         None => {
             let label = args
                 .model
                 .weights
                 .as_deref()
                 .map_or("ssdface".into(), file_name);
-            (run_model(&args, &dataset)?, label)
+            (run_model(&args, images)?, label)
         }
     };
-    print!("{report}");
 
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let json = args.out.join("report.json");
-    std::fs::write(&json, serde_json::to_string_pretty(&report)? + "\n")
-        .with_context(|| format!("cannot write {}", json.display()))?;
-    let chart = args.out.join("pr_curve.png");
-    draw_pr_curve(&chart, &report, &label).map_err(anyhow::Error::msg)?;
-    eprintln!("wrote {} and {}", json.display(), chart.display());
+    let mut summary = Vec::new();
+    for (setting, dataset) in &settings {
+        let report = score_predictions(dataset, &predictions, args.iou);
+        let out = args.out.join(setting);
+        if !setting.is_empty() {
+            println!("{setting}:");
+        }
+        print!("{report}");
+        write_report(&out, &report, &label)?;
+        summary.push((setting, report.results[0].clone()));
+    }
+    if settings.len() > 1 {
+        println!("\nWIDER FACE settings, IoU >= {}:", args.iou);
+        println!(
+            "{:<8} {:>6} {:>7} {:>7}",
+            "setting", "faces", "AP", "recall"
+        );
+        for (setting, all) in summary {
+            println!(
+                "{:<8} {:>6} {:>7.4} {:>7.4}",
+                setting, all.faces, all.ap, all.recall
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Detect with the model on every image, write its submission files and score them.
-fn run_model(args: &EvalArgs, dataset: &FaceDataset) -> anyhow::Result<EvalReport> {
+/// Detect with the model on every image, write its submission files and return the boxes.
+fn run_model(args: &EvalArgs, dataset: &FaceDataset) -> anyhow::Result<Vec<Vec<Scored>>> {
     let device = Device::flex();
     let (config, model) = args.model.load(&device)?;
     let detector = Detector::new(model, config, device).with_nms(NmsConfig {
@@ -78,7 +103,7 @@ fn run_model(args: &EvalArgs, dataset: &FaceDataset) -> anyhow::Result<EvalRepor
         ProgressStyle::with_template("{bar:30} {pos}/{len} images, eta {eta}")
             .expect("valid template"),
     );
-    let (report, images) = evaluate(&detector, dataset, args.iou, |done| {
+    let (_, images) = evaluate(&detector, dataset, args.iou, |done| {
         bar.set_position(done as u64)
     })?;
     bar.finish_and_clear();
@@ -87,24 +112,32 @@ fn run_model(args: &EvalArgs, dataset: &FaceDataset) -> anyhow::Result<EvalRepor
     write_submission(&dir, dataset, &predictions)
         .with_context(|| format!("cannot write {}", dir.display()))?;
     eprintln!("wrote {}", dir.display());
-    Ok(report)
+    Ok(predictions)
 }
 
-/// Score the submission files in `dir`.
-fn score_submission(
-    args: &EvalArgs,
-    dataset: &FaceDataset,
-    dir: &Path,
-) -> anyhow::Result<EvalReport> {
-    let images: Vec<ImageEval> = read_submission(dir, dataset)?
-        .into_iter()
+/// Score boxes (in the dataset's image order) against its labels.
+fn score_predictions(dataset: &FaceDataset, predictions: &[Vec<Scored>], iou: f32) -> EvalReport {
+    let images: Vec<ImageEval> = predictions
+        .iter()
         .enumerate()
-        .map(|(index, predictions)| ImageEval {
+        .map(|(index, boxes)| ImageEval {
             truth: ground_truth(dataset, index),
-            predictions,
+            predictions: boxes.clone(),
         })
         .collect();
-    Ok(score(&images, args.iou))
+    score(&images, iou)
+}
+
+/// `report.json` and `pr_curve.png` in `out`.
+fn write_report(out: &Path, report: &EvalReport, label: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let json = out.join("report.json");
+    std::fs::write(&json, serde_json::to_string_pretty(report)? + "\n")
+        .with_context(|| format!("cannot write {}", json.display()))?;
+    let chart = out.join("pr_curve.png");
+    draw_pr_curve(&chart, report, label).map_err(anyhow::Error::msg)?;
+    eprintln!("wrote {} and {}", json.display(), chart.display());
+    Ok(())
 }
 
 fn file_name(path: &Path) -> String {
