@@ -264,4 +264,66 @@ c/last.jpg
             "every listed image exists"
         );
     }
+
+    /// The teacher's labels (`tools/teacher_labels.py`, committed under `labels/teacher/`)
+    /// read back through this reader: every image is there, and every face agrees with the
+    /// keypoints file written beside it (same faces, same order; doubtful teacher faces flagged
+    /// invalid, confident ones not; a completed folder keeps its original labels first).
+    #[test]
+    fn the_teacher_labels_read_back_with_their_keypoints() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let shared = root.join("../shared/data");
+        let folders = [
+            ("shanghaitech", None),
+            ("wider-test", None),
+            ("caltech-webfaces", None),
+            ("train", Some(shared.join("train/labels.txt"))),
+            ("humanfaces", Some(shared.join("humanfaces/labels.txt"))),
+        ];
+        for (name, original) in folders {
+            let folder = root.join("labels/teacher").join(name);
+            let images = read_labels(&folder.join("labels.txt")).unwrap();
+            assert!(!images.is_empty(), "{name}");
+            let keypoints = std::fs::read_to_string(folder.join("keypoints.txt")).unwrap();
+            let mut lines = keypoints.lines();
+            let original = original.map(|labels| read_labels(&labels).unwrap());
+            for (index, image) in images.iter().enumerate() {
+                assert!(image.path.is_file(), "{}", image.path.display());
+                assert_eq!(lines.next(), Some(image.name.as_str()));
+                let count: usize = lines.next().unwrap().parse().unwrap();
+                assert_eq!(count, image.faces.len(), "{name}/{}", image.name);
+                let known = original.as_ref().map_or(0, |o| o[index].faces.len());
+                if let Some(original) = &original {
+                    assert_eq!(original[index].name, image.name);
+                    assert_eq!(original[index].faces, image.faces[..known]);
+                }
+                for (k, face) in image.faces.iter().enumerate() {
+                    let values: Vec<f32> = lines
+                        .next()
+                        .unwrap()
+                        .split_whitespace()
+                        .map(|v| v.parse().unwrap())
+                        .collect();
+                    assert_eq!(values.len(), 15);
+                    let b = face.bbox;
+                    for (got, want) in values[..4].iter().zip([b.x1, b.y1, b.width(), b.height()]) {
+                        assert!(
+                            (got - want).abs() < 0.02,
+                            "{name}/{}: {values:?}",
+                            image.name
+                        );
+                    }
+                    if k >= known {
+                        let score = values[4];
+                        assert!((0.3..=1.0).contains(&score), "{score}");
+                        // Scores are written to 3 decimals: no verdict within rounding of 0.5.
+                        if (score - 0.5).abs() > 1e-3 {
+                            assert_eq!(face.invalid, score < 0.5, "{name}/{}", image.name);
+                        }
+                    }
+                }
+            }
+            assert_eq!(lines.next(), None, "{name}: keypoints left over");
+        }
+    }
 }

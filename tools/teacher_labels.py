@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""Face labels from a teacher detector (SCRFD-2.5GF with five keypoints), in WIDER FACE layout.
+
+The teacher runs at two scales (the image as stored and doubled), merged by score-weighted box
+voting. Its boxes become labels by two thresholds measured on the mask set's `val/` (`measure`):
+
+- score >= --face (confident): a face;
+- --ignore <= score < --face (doubtful): an ignored face (WIDER's `invalid` flag set), which
+  training counts neither as a face nor as background;
+- below --ignore: dropped.
+
+With `--existing LABELS`, the existing labels are kept as they are and the teacher only adds the
+faces they miss: a teacher box overlapping no labelled face (IoU < 0.3) is added by the same two
+thresholds.
+
+Each output folder holds `labels.txt` (WIDER `bbx_gt`), `keypoints.txt` (per image: the name, the
+face count, then per face `x y w h score` and the five keypoints `x y` in labels order, -1 for a
+face that came from the existing labels) and `images`, a relative link to the photos.
+
+Commands:
+    teacher_labels.py label --images DIR --out DIR [--existing labels.txt]
+    teacher_labels.py measure --data DIR         precision and recall by threshold on labelled data
+    teacher_labels.py all                        regenerates every folder under labels/teacher
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("SSDFACE_SHARED", ROOT.parent / "shared"))
+TEACHER = SHARED / "peer-models" / "teachers" / "scrfd_2.5g_kps.onnx"
+
+# Thresholds chosen from `measure` on val/ (see the README's "The bundled model").
+FACE_THRESHOLD = 0.5
+IGNORE_THRESHOLD = 0.3
+# A teacher box overlapping an existing label by this IoU is that label.
+COVERED_IOU = 0.3
+# SCRFD's own suppression IoU, used for voting too.
+NMS_IOU = 0.4
+SCALES = (1.0, 2.0)
+# Longest side the teacher sees (bounds memory and time on large photos).
+MAX_SIDE = 2048
+STRIDES = (8, 16, 32)
+
+
+class Teacher:
+    def __init__(self, model=TEACHER, threads=None):
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+
+    def run_scale(self, rgb, scale):
+        """Boxes (x1 y1 x2 y2), scores and keypoints of one scale, in source pixels, before NMS."""
+        h, w = rgb.shape[:2]
+        scale = min(scale, MAX_SIDE / max(h, w))
+        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+        resized = np.asarray(Image.fromarray(rgb).resize((sw, sh), Image.BILINEAR), dtype=np.float32)
+        pw, ph = -(-sw // 32) * 32, -(-sh // 32) * 32
+        blob = np.zeros((ph, pw, 3), np.float32)
+        blob[:sh, :sw] = (resized - 127.5) / 128.0
+        outputs = self.session.run(None, {self.input: blob.transpose(2, 0, 1)[None]})
+        boxes, scores, points = [], [], []
+        for level, stride in enumerate(STRIDES):
+            score = outputs[level].reshape(-1)
+            distance = outputs[level + 3].reshape(-1, 4) * stride
+            offsets = outputs[level + 6].reshape(-1, 10) * stride
+            gh, gw = ph // stride, pw // stride
+            ys, xs = np.mgrid[:gh, :gw]
+            centres = np.stack([xs, ys], -1).reshape(-1, 2).astype(np.float32) * stride
+            centres = np.repeat(centres, 2, axis=0)  # two anchors per cell
+            keep = score >= 0.05
+            c = centres[keep]
+            d = distance[keep]
+            boxes.append(np.concatenate([c - d[:, :2], c + d[:, 2:]], 1))
+            scores.append(score[keep])
+            points.append(np.tile(c, 5) + offsets[keep])
+        factor_x, factor_y = sw / w, sh / h
+        boxes = np.concatenate(boxes) / np.array([factor_x, factor_y] * 2, np.float32)
+        points = np.concatenate(points) / np.array([factor_x, factor_y] * 5, np.float32)
+        return boxes, np.concatenate(scores), points
+
+    def detect(self, rgb, min_score=0.05):
+        """Faces of every scale merged by score-weighted box voting: (boxes, scores, keypoints)."""
+        parts = [self.run_scale(rgb, s) for s in SCALES]
+        boxes = np.concatenate([p[0] for p in parts])
+        scores = np.concatenate([p[1] for p in parts])
+        points = np.concatenate([p[2] for p in parts])
+        keep = scores >= min_score
+        boxes, scores, points = vote(boxes[keep], scores[keep], points[keep])
+        h, w = rgb.shape[:2]
+        boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
+        boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
+        size_ok = ((boxes[:, 2] - boxes[:, 0]) >= 1) & ((boxes[:, 3] - boxes[:, 1]) >= 1)
+        return boxes[size_ok], scores[size_ok], points[size_ok]
+
+
+def iou_matrix(a, b):
+    """IoU of every box of `a` with every box of `b` (x1 y1 x2 y2)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), np.float32)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])
+    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
+
+
+def vote(boxes, scores, points):
+    """Greedy suppression in score order; each kept box is the score-weighted mean of the boxes
+    it suppresses (itself included) and keeps the best score and that box's keypoints."""
+    order = np.argsort(-scores)
+    boxes, scores, points = boxes[order], scores[order], points[order]
+    alive = np.ones(len(boxes), bool)
+    out_boxes, out_scores, out_points = [], [], []
+    overlaps = iou_matrix(boxes, boxes)
+    for i in range(len(boxes)):
+        if not alive[i]:
+            continue
+        group = alive & (overlaps[i] >= NMS_IOU)
+        group[i] = True
+        weights = scores[group][:, None]
+        out_boxes.append((boxes[group] * weights).sum(0) / weights.sum())
+        out_scores.append(scores[i])
+        out_points.append(points[i])
+        alive &= ~group
+    if not out_boxes:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 10), np.float32)
+    return np.array(out_boxes, np.float32), np.array(out_scores, np.float32), np.array(out_points, np.float32)
+
+
+def read_labels(path):
+    """WIDER `bbx_gt` text: [(name, [[x, y, w, h, *attributes], ...]), ...]."""
+    lines = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    images, i = [], 0
+    while i < len(lines):
+        name, count = lines[i], int(lines[i + 1])
+        i += 2
+        faces = [[float(v) for v in lines[i + k].split()] for k in range(count)]
+        i += count
+        if count == 0 and i < len(lines) and all(v == "0" for v in lines[i].split()):
+            i += 1
+        images.append((name, faces))
+    return images
+
+
+def label_images(teacher, images_dir, existing, face_threshold, ignore_threshold):
+    """Per image: (name, faces as WIDER lines, keypoints lines)."""
+    if existing:
+        listed = read_labels(existing)
+    else:
+        names = sorted(
+            str(p.relative_to(images_dir))
+            for p in images_dir.rglob("*")
+            if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+        )
+        listed = [(name, []) for name in names]
+    results = []
+    for n, (name, faces) in enumerate(listed):
+        rgb = np.asarray(Image.open(images_dir / name).convert("RGB"))
+        boxes, scores, points = teacher.detect(rgb, ignore_threshold)
+        known = np.array([[f[0], f[1], f[0] + f[2], f[1] + f[3]] for f in faces], np.float32).reshape(-1, 4)
+        covered = (iou_matrix(boxes, known) >= COVERED_IOU).any(1)
+        lines = [face_line(f[:4], invalid=len(f) > 7 and f[7] != 0) for f in faces]
+        keypoints = [" ".join(f"{v:.2f}" for v in f[:4]) + " -1" + " -1" * 10 for f in faces]
+        for box, score, point, is_covered in zip(boxes, scores, points, covered):
+            if is_covered:
+                continue
+            xywh = [box[0], box[1], box[2] - box[0], box[3] - box[1]]
+            lines.append(face_line(xywh, invalid=score < face_threshold))
+            keypoints.append(
+                " ".join(f"{v:.2f}" for v in xywh) + f" {score:.3f} " + " ".join(f"{v:.2f}" for v in point)
+            )
+        results.append((name, lines, keypoints))
+        if (n + 1) % 100 == 0:
+            print(f"  {n + 1}/{len(listed)} images", file=sys.stderr)
+    return results
+
+
+def face_line(xywh, invalid):
+    x, y, w, h = xywh
+    return f"{x:.2f} {y:.2f} {w:.2f} {h:.2f} 0 0 0 {int(invalid)} 0 0"
+
+
+def write_folder(out, images_dir, results):
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "labels.txt", "w") as labels, open(out / "keypoints.txt", "w") as keypoints:
+        for name, lines, points in results:
+            labels.write(f"{name}\n{len(lines)}\n")
+            labels.write("".join(line + "\n" for line in lines) if lines else "0 0 0 0 0 0 0 0 0 0\n")
+            keypoints.write(f"{name}\n{len(points)}\n" + "".join(p + "\n" for p in points))
+    link = out / "images"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(os.path.relpath(images_dir.resolve(), out.resolve()))
+    faces = sum(1 for _, lines, _ in results for line in lines if line.split()[7] == "0")
+    ignored = sum(1 for _, lines, _ in results for line in lines if line.split()[7] != "0")
+    print(f"{out}: {len(results)} images, {faces} faces, {ignored} ignored", file=sys.stderr)
+
+
+def measure(teacher, data):
+    """Precision and recall of the teacher's boxes against `data`'s labels, by score threshold."""
+    thresholds = np.array([0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    hits = np.zeros(len(thresholds))
+    boxes_at = np.zeros(len(thresholds))
+    found = np.zeros(len(thresholds))
+    total = 0
+    for name, faces in read_labels(data / "labels.txt"):
+        rgb = np.asarray(Image.open(data / "images" / name).convert("RGB"))
+        boxes, scores, _ = teacher.detect(rgb, thresholds[0])
+        known = np.array([[f[0], f[1], f[0] + f[2], f[1] + f[3]] for f in faces], np.float32).reshape(-1, 4)
+        overlaps = iou_matrix(boxes, known)
+        total += len(known)
+        for t, threshold in enumerate(thresholds):
+            above = scores >= threshold
+            boxes_at[t] += above.sum()
+            hits[t] += (overlaps[above] >= 0.5).any(1).sum() if len(known) else 0
+            found[t] += (overlaps[above] >= 0.5).any(0).sum() if above.any() else 0
+    print("threshold  boxes  precision  recall")
+    for t, threshold in enumerate(thresholds):
+        precision = hits[t] / max(boxes_at[t], 1)
+        print(f"{threshold:9.2f} {int(boxes_at[t]):6d} {precision:10.3f} {found[t] / max(total, 1):7.3f}")
+
+
+# Every teacher-labelled folder: (output under labels/teacher, images, existing labels or None).
+FOLDERS = [
+    ("shanghaitech", SHARED / "data/unlabeled/shanghaitech/images", None),
+    ("wider-test", SHARED / "data/unlabeled/wider-test/images", None),
+    ("caltech-webfaces", SHARED / "data/unlabeled/caltech-webfaces/images", None),
+    ("train", SHARED / "data/train/images", SHARED / "data/train/labels.txt"),
+    ("humanfaces", SHARED / "data/humanfaces/images", SHARED / "data/humanfaces/labels.txt"),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    label = commands.add_parser("label", help="label one folder of images")
+    label.add_argument("--images", type=Path, required=True)
+    label.add_argument("--out", type=Path, required=True)
+    label.add_argument("--existing", type=Path, help="labels.txt to complete instead of replace")
+    for sub in (label, commands.add_parser("all", help="regenerate labels/teacher/*")):
+        sub.add_argument("--face", type=float, default=FACE_THRESHOLD)
+        sub.add_argument("--ignore", type=float, default=IGNORE_THRESHOLD)
+        sub.add_argument("--threads", type=int, default=None)
+    check = commands.add_parser("measure", help="precision and recall by threshold")
+    check.add_argument("--data", type=Path, default=SHARED / "data/val")
+    check.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+
+    if not TEACHER.is_file():
+        sys.exit(f"error: the teacher model is missing: {TEACHER}")
+    teacher = Teacher(threads=args.threads)
+    if args.command == "measure":
+        measure(teacher, args.data)
+        return
+    if not 0 < args.ignore <= args.face <= 1:
+        sys.exit(f"error: need 0 < --ignore ({args.ignore}) <= --face ({args.face}) <= 1")
+    jobs = (
+        [(args.out, args.images, args.existing)]
+        if args.command == "label"
+        else [(ROOT / "labels/teacher" / name, images, existing) for name, images, existing in FOLDERS]
+    )
+    for out, images, existing in jobs:
+        if not images.is_dir():
+            sys.exit(f"error: no such folder: {images}")
+        results = label_images(teacher, images, existing, args.face, args.ignore)
+        write_folder(out, images, results)
+
+
+if __name__ == "__main__":
+    main()
