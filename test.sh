@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# CI entry point: install what the project needs (skipping what is present), then run the
-# README's test command.
+# The test command: installs what the tests need (skipping what is present: the wasm32 Rust
+# target, wasm-bindgen's CLI, Debian's Chromium, the npm packages of tests/browser), then checks
+# formatting and lints and runs every test. CI (.ci/run) runs exactly this.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")"
 
 # Build cache outside the clone, so a fresh clone rebuilds incrementally.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ssdface-target}"
@@ -19,8 +20,10 @@ fi
 
 # Debian's Chromium for the browser tests (never a downloaded browser).
 if [ ! -x /usr/bin/chromium ]; then
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium
 fi
 if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -x tests/browser/node_modules/.bin/vite ] \
     || [ ! -x tests/browser/node_modules/.bin/tsc ]; then
