@@ -212,13 +212,44 @@ fn info_describes_the_default_model() {
     let output = ssdface(&["info"]);
     common::assert_success(&output, "ssdface info");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let params = SsdConfig::new().init(&Device::flex()).unwrap().num_params();
+    let bundled = weights::read_config(ssdface::default_model::DEFAULT_WEIGHTS).unwrap();
+    let params = bundled.init(&Device::flex()).unwrap().num_params();
     assert!(
         stdout.contains(&format!("parameters: {params}")),
         "{stdout}"
     );
     assert!(stdout.contains("priors: 4420"), "{stdout}");
     assert!(stdout.contains("MFLOPs"), "{stdout}");
+    // The bundled model's own config, not a fresh one: its JSON is printed as stored.
+    assert!(
+        stdout.contains(&format!(
+            "config: {}",
+            burn::config::config_to_json(&bundled)
+        )),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    // `ssdface info | head -0`: the pipe is closed before anything is written.
+    let photo = common::val_image(PHOTO);
+    for args in [vec!["info"], vec!["detect", photo.to_str().unwrap()]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ssdface"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success() && !stderr.contains("panicked"),
+            "{args:?}: {:?}\n{stderr}",
+            output.status
+        );
+    }
 }
 
 /// Write `boxes(image index)` as WIDER submission files for every image of `val`.

@@ -88,7 +88,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!("wrote {} results to {}", results.len(), path.display());
         }
-        None => println!("{json}"),
+        None => super::print_stdout(&(json + "\n"))?,
     }
     if failures > 0 {
         eprintln!("{failures} of {} images failed", images.len());

@@ -63,30 +63,31 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
+    let mut text = String::new();
     let mut summary = Vec::new();
     for (setting, dataset) in &settings {
         let report = score_predictions(dataset, &predictions, args.iou);
-        let out = args.out.join(setting);
         if !setting.is_empty() {
-            println!("{setting}:");
+            text += &format!("{setting}:\n");
         }
-        print!("{report}");
-        write_report(&out, &report, &label)?;
+        text += &report.to_string();
+        write_report(&args.out.join(setting), &report, &label)?;
         summary.push((setting, report.results[0].clone()));
     }
     if settings.len() > 1 {
-        println!("\nWIDER FACE settings, IoU >= {}:", args.iou);
-        println!(
-            "{:<8} {:>6} {:>7} {:>7}",
+        text += &format!("\nWIDER FACE settings, IoU >= {}:\n", args.iou);
+        text += &format!(
+            "{:<8} {:>6} {:>7} {:>7}\n",
             "setting", "faces", "AP", "recall"
         );
         for (setting, all) in summary {
-            println!(
-                "{:<8} {:>6} {:>7.4} {:>7.4}",
+            text += &format!(
+                "{:<8} {:>6} {:>7.4} {:>7.4}\n",
                 setting, all.faces, all.ap, all.recall
             );
         }
     }
+    super::print_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 

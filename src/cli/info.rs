@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use burn::module::Module;
 use burn::prelude::*;
-use ssdface::model::SsdConfig;
 
 use super::model_source::ModelArgs;
 
@@ -15,26 +14,24 @@ pub struct InfoArgs {
 }
 
 pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
-    let device = Device::flex();
-    let (config, model) = match &args.model.weights {
-        Some(_) => args.model.load(&device)?,
-        None => {
-            let config = args.model.apply_input_size(SsdConfig::new())?;
-            let model = config.init(&device)?;
-            (config, model)
-        }
-    };
+    // The bundled model unless --weights names another.
+    let (config, model) = args.model.load(&Device::flex())?;
     let (w, h) = (config.input_width, config.input_height);
     let macs = model.macs(w, h);
-    println!("input size: {w}x{h}");
-    println!("parameters: {}", model.num_params());
-    println!(
-        "cost at {w}x{h}: {:.1} M multiply-adds ({:.1} MFLOPs)",
+    let text = format!(
+        "input size: {w}x{h}\n\
+         parameters: {}\n\
+         cost at {w}x{h}: {:.1} M multiply-adds ({:.1} MFLOPs)\n\
+         feature maps: {:?}\n\
+         priors: {}\n\
+         config: {}\n",
+        model.num_params(),
         macs as f64 / 1e6,
-        2.0 * macs as f64 / 1e6
+        2.0 * macs as f64 / 1e6,
+        config.feature_sizes(),
+        config.priors().len(),
+        burn::config::config_to_json(&config)
     );
-    println!("feature maps: {:?}", config.feature_sizes());
-    println!("priors: {}", config.priors().len());
-    println!("config: {}", burn::config::config_to_json(&config));
+    super::print_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -42,6 +42,18 @@ enum Command {
     Eval(eval::EvalArgs),
 }
 
+/// Write `text` to standard output. A reader that went away (`ssdface info | head -1`) ends
+/// the output quietly, as it does for other command-line tools, rather than as an error.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.context("cannot write to standard output"),
+    }
+}
+
 /// Run the parsed command; the exit code says whether every input succeeded.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
