@@ -380,3 +380,218 @@ fn eval_scores_wider_easy_medium_and_hard_at_once() {
         assert!((ap - value(setting, "ap")).abs() < 1e-4, "{line}");
     }
 }
+
+/// The output of `ssdface args...` with a limit: a command still running after `seconds` is
+/// killed and the test fails (a hang is a failure, not a stuck suite).
+fn ssdface_within(seconds: u64, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ssdface"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed().as_secs() >= seconds {
+            child.kill().unwrap();
+            panic!("ssdface {args:?} still running after {seconds} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Fails unless the command failed with a message containing `expected` and without a panic.
+fn assert_refused(output: &Output, expected: &str, what: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains(expected) && !stderr.contains("panicked"),
+        "{what}: {:?}\n{stderr}",
+        output.status
+    );
+}
+
+#[test]
+fn absurd_options_are_refused_with_a_clear_message() {
+    let photo = common::val_image(PHOTO);
+    let photo = photo.to_str().unwrap();
+    for (option, value, expected) in [
+        (
+            "--score-threshold",
+            "2",
+            "score threshold must be a number from 0 to 1, got 2",
+        ),
+        (
+            "--score-threshold",
+            "nan",
+            "score threshold must be a number from 0 to 1",
+        ),
+        ("--score-threshold", "-1", "got -1"),
+        (
+            "--iou-threshold",
+            "5",
+            "IoU threshold must be a number from 0 to 1",
+        ),
+        ("--iou-threshold", "nan", "IoU threshold"),
+        ("--top-k", "0", "top-k must be at least 1"),
+        (
+            "--max-faces",
+            "0",
+            "the most faces per image must be at least 1",
+        ),
+    ] {
+        let output = ssdface(&["detect", photo, option, value]);
+        assert_refused(&output, expected, &format!("{option} {value}"));
+        assert!(output.stdout.is_empty(), "{option} {value}: no results");
+    }
+    // An input size that would need gigabytes is refused before anything is allocated.
+    for command in ["detect", "info"] {
+        let mut args = vec![command, "--input-size", "100000x100000"];
+        if command == "detect" {
+            args.push(photo);
+        }
+        let output = ssdface_within(60, &args);
+        assert_refused(&output, "from 32 to 4096 pixels", command);
+    }
+}
+
+#[test]
+fn folders_linked_to_themselves_are_searched_once() {
+    let dir = common::scratch("detect_symlink_loops");
+    let photos = dir.join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::copy(common::val_image(PHOTO), photos.join("a.jpg")).unwrap();
+    std::os::unix::fs::symlink(".", photos.join("self")).unwrap();
+    std::os::unix::fs::symlink(".", photos.join("again")).unwrap();
+    std::os::unix::fs::symlink("..", photos.join("parent")).unwrap();
+    let output = ssdface_within(120, &["detect", photos.to_str().unwrap()]);
+    common::assert_success(&output, "ssdface detect");
+    let results = stdout_json(&output);
+    assert_eq!(results.as_array().unwrap().len(), 1, "{results}");
+}
+
+/// `jpeg` with an EXIF APP1 segment saying `orientation`, inserted after the start marker.
+fn with_exif_orientation(jpeg: &[u8], orientation: u8) -> Vec<u8> {
+    let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+    // One IFD entry: tag 0x0112 (orientation), type SHORT, count 1, the value; no next IFD.
+    exif.extend([
+        0x01,
+        0x12,
+        0,
+        3,
+        0,
+        0,
+        0,
+        1,
+        0,
+        orientation,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]);
+    let length = (exif.len() + 2) as u16;
+    let mut out = jpeg[..2].to_vec();
+    out.extend([0xFF, 0xE1]);
+    out.extend(length.to_be_bytes());
+    out.extend(exif);
+    out.extend(&jpeg[2..]);
+    out
+}
+
+#[test]
+fn a_photo_stored_sideways_is_detected_upright() {
+    let dir = common::scratch("detect_exif");
+    let upright = image::open(common::val_image(OTHER_PHOTO))
+        .unwrap()
+        .to_rgb8();
+    let encode = |image: &image::RgbImage| {
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95)
+            .encode_image(image)
+            .unwrap();
+        bytes
+    };
+    let upright_path = dir.join("upright.jpg");
+    std::fs::write(&upright_path, encode(&upright)).unwrap();
+    // Orientation 6: stored turned a quarter anticlockwise, shown turned back clockwise.
+    let sideways = image::imageops::rotate270(&upright);
+    let sideways_path = dir.join("sideways.jpg");
+    std::fs::write(&sideways_path, with_exif_orientation(&encode(&sideways), 6)).unwrap();
+
+    let detect = |path: &Path| {
+        let output = ssdface(&["detect", path.to_str().unwrap()]);
+        common::assert_success(&output, "ssdface detect");
+        stdout_json(&output)[0].clone()
+    };
+    let (want, got) = (detect(&upright_path), detect(&sideways_path));
+    assert_eq!(got["width"], want["width"]);
+    assert_eq!(got["height"], want["height"]);
+    let (want, got) = (
+        want["faces"].as_array().unwrap(),
+        got["faces"].as_array().unwrap(),
+    );
+    assert!(!want.is_empty());
+    assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
+    for (g, w) in got.iter().zip(want) {
+        for key in ["x", "y", "width", "height"] {
+            let (g, w) = (g[key].as_f64().unwrap(), w[key].as_f64().unwrap());
+            assert!((g - w).abs() < 4.0, "{key}: {g} vs {w}");
+        }
+    }
+}
+
+#[test]
+fn a_truncated_jpeg_is_reported_not_detected() {
+    let dir = common::scratch("detect_truncated");
+    let bytes = std::fs::read(common::val_image(PHOTO)).unwrap();
+    let cut = dir.join("cut.jpg");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let whole = common::val_image(OTHER_PHOTO);
+    let output = ssdface(&["detect", cut.to_str().unwrap(), whole.to_str().unwrap()]);
+    assert_refused(&output, "truncated JPEG", "half a JPEG");
+    // The other photo is still detected.
+    let results = stdout_json(&output);
+    assert_eq!(results.as_array().unwrap().len(), 1, "{results}");
+}
+
+#[test]
+fn results_are_never_lost_to_an_output_problem() {
+    let dir = common::scratch("detect_outputs");
+    let photo = common::val_image(PHOTO);
+    let photo = photo.to_str().unwrap();
+
+    // --json into a missing folder fails before any detection.
+    let missing = dir.join("missing/out.json");
+    let output = ssdface(&["detect", photo, "--json", missing.to_str().unwrap()]);
+    assert_refused(&output, "is not a folder", "--json into a missing folder");
+
+    // A drawing that cannot be written is an error; the image's faces are still printed.
+    let blocker = dir.join("blocker");
+    std::fs::write(&blocker, "a file where a folder is expected").unwrap();
+    let drawn = blocker.join("out.png");
+    let output = ssdface(&["detect", photo, "--draw", drawn.to_str().unwrap()]);
+    assert_refused(&output, "cannot write", "--draw into a file");
+    let results = stdout_json(&output);
+    assert_eq!(results.as_array().unwrap().len(), 1, "{results}");
+    assert!(!results[0]["faces"].as_array().unwrap().is_empty());
+
+    // Two photos with the same file name get two drawings.
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    for folder in [&a, &b] {
+        std::fs::create_dir_all(folder).unwrap();
+        std::fs::copy(common::val_image(PHOTO), folder.join("same.jpg")).unwrap();
+    }
+    let drawings = dir.join("drawings");
+    let output = ssdface(&[
+        "detect",
+        a.join("same.jpg").to_str().unwrap(),
+        b.join("same.jpg").to_str().unwrap(),
+        "--draw",
+        drawings.to_str().unwrap(),
+    ]);
+    common::assert_success(&output, "ssdface detect --draw");
+    assert!(drawings.join("same.png").is_file() && drawings.join("same-2.png").is_file());
+}

@@ -16,5 +16,5 @@ pub use codec::{Variances, decode, encode};
 pub use geometry::{CenterSize, Corners, iou};
 pub use mapping::to_source_pixels;
 pub use matching::{PriorTargets, match_priors};
-pub use nms::{NmsConfig, Scored, non_max_suppression};
+pub use nms::{NmsConfig, NmsConfigError, Scored, non_max_suppression};
 pub use priors::{PriorLevel, generate_priors};

@@ -34,7 +34,47 @@ impl Default for NmsConfig {
     }
 }
 
+/// Thresholds that would silently select nothing or everything.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NmsConfigError {
+    /// A threshold outside `0..=1`, or not a number.
+    #[error("{name} must be a number from 0 to 1, got {value}")]
+    Threshold {
+        /// Which threshold.
+        name: &'static str,
+        /// The value given.
+        value: f32,
+    },
+    /// A count of zero.
+    #[error("{name} must be at least 1")]
+    Zero {
+        /// Which count.
+        name: &'static str,
+    },
+}
+
 impl NmsConfig {
+    /// Check that both thresholds are in `0..=1` (NaN is not) and both counts at least 1.
+    pub fn validate(&self) -> Result<(), NmsConfigError> {
+        for (name, value) in [
+            ("score threshold", self.score_threshold),
+            ("IoU threshold", self.iou_threshold),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(NmsConfigError::Threshold { name, value });
+            }
+        }
+        for (name, value) in [
+            ("top-k", self.top_k),
+            ("the most faces per image", self.max_detections),
+        ] {
+            if value == 0 {
+                return Err(NmsConfigError::Zero { name });
+            }
+        }
+        Ok(())
+    }
+
     /// Thresholds for evaluation: every candidate down to a score of 0.01, so the
     /// precision-recall curve reaches the highest recall the model has.
     pub fn evaluation() -> Self {
@@ -141,5 +181,37 @@ mod tests {
         };
         let kept = non_max_suppression(&boxes, &max);
         assert_eq!(kept, boxes[..2].to_vec());
+    }
+
+    #[test]
+    fn validation_refuses_thresholds_outside_zero_to_one_and_zero_counts() {
+        assert_eq!(NmsConfig::default().validate(), Ok(()));
+        assert_eq!(NmsConfig::evaluation().validate(), Ok(()));
+        for score in [2.0, -1.0, f32::NAN, f32::INFINITY] {
+            let config = NmsConfig {
+                score_threshold: score,
+                ..NmsConfig::default()
+            };
+            assert!(config.validate().is_err(), "{score}");
+        }
+        let config = NmsConfig {
+            iou_threshold: 5.0,
+            ..NmsConfig::default()
+        };
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("IoU threshold")
+        );
+        let config = NmsConfig {
+            top_k: 0,
+            ..NmsConfig::default()
+        };
+        assert_eq!(
+            config.validate(),
+            Err(NmsConfigError::Zero { name: "top-k" })
+        );
     }
 }

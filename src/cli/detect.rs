@@ -3,15 +3,16 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use burn::prelude::*;
+use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use ssdface::boxes::NmsConfig;
 use ssdface::detector::{Detector, Face};
 use ssdface::preprocess::{ImageView, PixelFormat};
 
-use super::{draw, inputs, model_source::ModelArgs};
+use super::{draw, inputs, model_source::ModelArgs, photo};
 
 #[derive(clap::Args, Debug)]
 pub struct DetectArgs {
@@ -26,11 +27,21 @@ pub struct DetectArgs {
     /// Write all results to this JSON file instead of standard output.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Faces scoring below this are dropped (use 0.01 for evaluation).
-    #[arg(long, default_value_t = 0.5, value_name = "T")]
+    /// Faces scoring below this are dropped, 0 to 1 (use 0.01 for evaluation).
+    #[arg(
+        long,
+        default_value_t = 0.5,
+        value_name = "T",
+        allow_negative_numbers = true
+    )]
     score_threshold: f32,
-    /// Boxes overlapping a better one by more than this IoU are suppressed.
-    #[arg(long, default_value_t = 0.3, value_name = "T")]
+    /// Boxes overlapping a better one by more than this IoU (0 to 1) are suppressed.
+    #[arg(
+        long,
+        default_value_t = 0.3,
+        value_name = "T",
+        allow_negative_numbers = true
+    )]
     iou_threshold: f32,
     /// Only this many best-scoring candidates enter suppression.
     #[arg(long, default_value_t = 100, value_name = "N")]
@@ -50,32 +61,54 @@ struct ImageResult {
 }
 
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
-    let device = Device::flex();
-    let (config, model) = args.model.load(&device)?;
+    // Everything that can be checked before the work starts is, so no result is lost.
     let nms = NmsConfig {
         score_threshold: args.score_threshold,
         iou_threshold: args.iou_threshold,
         top_k: args.top_k,
         max_detections: args.max_faces,
     };
+    nms.validate().context("invalid option")?;
+    if let Some(parent) = args.json.as_deref().and_then(Path::parent)
+        && !parent.as_os_str().is_empty()
+        && !parent.is_dir()
+    {
+        bail!(
+            "cannot write --json there: {} is not a folder",
+            parent.display()
+        );
+    }
+    let device = Device::flex();
+    let (config, model) = args.model.load(&device)?;
     let detector = Detector::new(model, config, device).with_nms(nms);
 
     let images = inputs::expand(&args.inputs)?;
-    let draw_target = args
+    let drawn = args
         .draw
         .as_deref()
-        .map(|p| DrawTarget::new(p, images.len()));
+        .map(|target| draw_paths(target, &images));
     let progress = progress_bar(images.len());
     let mut results = Vec::new();
     let mut failures = 0;
-    for path in &images {
+    for (index, path) in images.iter().enumerate() {
         progress.set_message(path.display().to_string());
-        match detect_one(&detector, path, draw_target.as_ref()) {
-            Ok(result) => results.push(result),
-            Err(error) => {
-                failures += 1;
-                progress.suspend(|| eprintln!("error: {}: {error:#}", path.display()));
+        let mut report = |error: anyhow::Error| {
+            failures += 1;
+            progress.suspend(|| eprintln!("error: {}: {error:#}", path.display()));
+        };
+        match detect_one(&detector, path) {
+            Ok((result, rgb)) => {
+                // A drawing that cannot be written is reported; the detections are kept.
+                if let Some(out) = drawn.as_ref().map(|paths| &paths[index])
+                    && let Err(error) = draw::faces(rgb, &result.faces)
+                        .save(out)
+                        .with_context(|| format!("cannot write {}", out.display()))
+                {
+                    report(error);
+                }
+                results.push(result);
             }
+            Err(error) => report(error),
         }
         progress.inc(1);
     }
@@ -97,54 +130,44 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn detect_one(
-    detector: &Detector,
-    path: &Path,
-    draw_target: Option<&DrawTarget>,
-) -> anyhow::Result<ImageResult> {
-    let rgb = image::open(path).context("cannot read image")?.to_rgb8();
+/// The faces of one photo, and its upright pixels for drawing.
+fn detect_one(detector: &Detector, path: &Path) -> anyhow::Result<(ImageResult, RgbImage)> {
+    let rgb = photo::read_upright(path)?;
     let (width, height) = rgb.dimensions();
     let view = ImageView::new(rgb.as_raw(), width, height, PixelFormat::Rgb)?;
     let faces = detector.detect(&view)?;
-    if let Some(target) = draw_target {
-        let out = target.path_for(path);
-        draw::faces(rgb, &faces)
-            .save(&out)
-            .with_context(|| format!("cannot write {}", out.display()))?;
-    }
-    Ok(ImageResult {
+    let result = ImageResult {
         image: path.display().to_string(),
         width,
         height,
         faces,
-    })
+    };
+    Ok((result, rgb))
 }
 
-/// Where drawn images go: one file, or a folder with one PNG per input.
-enum DrawTarget {
-    File(PathBuf),
-    Folder(PathBuf),
-}
-
-impl DrawTarget {
-    fn new(path: &Path, images: usize) -> Self {
-        if images == 1 && !path.is_dir() {
-            Self::File(path.to_path_buf())
-        } else {
-            Self::Folder(path.to_path_buf())
-        }
+/// Where each image's drawing goes: `target` itself for one image (unless it is a folder),
+/// else one PNG per image in the folder `target`, named after the image; a name already taken
+/// by an earlier image gets `-2`, `-3`, ... so that no drawing replaces another.
+fn draw_paths(target: &Path, images: &[PathBuf]) -> Vec<PathBuf> {
+    if images.len() == 1 && !target.is_dir() {
+        return vec![target.to_path_buf()];
     }
-
-    fn path_for(&self, image: &Path) -> PathBuf {
-        match self {
-            Self::File(path) => path.clone(),
-            Self::Folder(dir) => {
-                let _ = std::fs::create_dir_all(dir);
-                let stem = image.file_stem().unwrap_or_default().to_string_lossy();
-                dir.join(format!("{stem}.png"))
-            }
-        }
-    }
+    let _ = std::fs::create_dir_all(target);
+    let mut taken = std::collections::HashSet::new();
+    images
+        .iter()
+        .map(|image| {
+            let stem = image.file_stem().unwrap_or_default().to_string_lossy();
+            let name = (1..)
+                .map(|n| match n {
+                    1 => format!("{stem}.png"),
+                    n => format!("{stem}-{n}.png"),
+                })
+                .find(|name| taken.insert(name.clone()))
+                .expect("some suffix is free");
+            target.join(name)
+        })
+        .collect()
 }
 
 fn progress_bar(len: usize) -> ProgressBar {

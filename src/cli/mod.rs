@@ -11,6 +11,7 @@ mod font;
 mod info;
 mod inputs;
 mod model_source;
+mod photo;
 #[cfg(feature = "train")]
 mod train;
 

@@ -10,6 +10,10 @@ pub const INPUT_STRIDE: usize = 8;
 /// Smallest input side the network accepts: below it the coarsest level has no room left.
 pub const MIN_INPUT_SIDE: usize = 32;
 
+/// Largest input side the network accepts: 4096x4096 already means 0.7 M priors and about
+/// 28 G multiply-adds per image; larger inputs would exhaust memory before detecting anything.
+pub const MAX_INPUT_SIDE: usize = 4096;
+
 /// One stage of inverted residual blocks (MobileNetV2's `t, c, n, s` table row).
 #[derive(Config, Debug, PartialEq)]
 pub struct StageConfig {
@@ -93,7 +97,7 @@ pub enum ConfigError {
     /// An input side that the network cannot take.
     #[error(
         "input size {width}x{height} is not supported: both sides must be multiples of \
-         {INPUT_STRIDE} and at least {MIN_INPUT_SIDE} pixels"
+         {INPUT_STRIDE} from {MIN_INPUT_SIDE} to {MAX_INPUT_SIDE} pixels"
     )]
     InputSize {
         /// Requested width.
@@ -119,12 +123,20 @@ pub enum ConfigError {
     /// A level or aspect-ratio list that would give no priors.
     #[error("every detection level needs at least one min size and one aspect ratio")]
     EmptyPriors,
+    /// No backbone stage feeds a detection head.
+    #[error("at least one backbone stage must be tapped for detection (\"tap\": true)")]
+    NoTappedStage,
+    /// A multiplier or size that would build no network.
+    #[error("{0} must be positive and finite")]
+    NotPositive(&'static str),
 }
 
 impl SsdConfig {
     /// Check that the configuration describes a working network.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let side_ok = |s: usize| s >= MIN_INPUT_SIDE && s.is_multiple_of(INPUT_STRIDE);
+        let side_ok = |s: usize| {
+            (MIN_INPUT_SIDE..=MAX_INPUT_SIDE).contains(&s) && s.is_multiple_of(INPUT_STRIDE)
+        };
         if !side_ok(self.input_width) || !side_ok(self.input_height) {
             return Err(ConfigError::InputSize {
                 width: self.input_width,
@@ -132,6 +144,12 @@ impl SsdConfig {
             });
         }
         let taps = self.stages.iter().filter(|s| s.tap).count();
+        if taps == 0 {
+            return Err(ConfigError::NoTappedStage);
+        }
+        if !(self.width_multiplier.is_finite() && self.width_multiplier > 0.0) {
+            return Err(ConfigError::NotPositive("width_multiplier"));
+        }
         let extras = self.extra_channels.len();
         if taps + extras != self.min_sizes.len() {
             return Err(ConfigError::Levels {
@@ -254,6 +272,27 @@ mod tests {
             })
         );
         assert!(config.at_input_size(16, 16).is_err());
+        // Sizes that would exhaust memory are refused before any allocation.
+        let error = config.at_input_size(100_000, 100_000).unwrap_err();
+        assert!(error.to_string().contains("to 4096 pixels"), "{error}");
+        assert!(config.at_input_size(4096, 4096).is_ok());
+        assert!(config.at_input_size(4104, 480).is_err());
+    }
+
+    #[test]
+    fn rejects_a_network_without_a_tapped_stage() {
+        let mut config = SsdConfig::new();
+        for stage in &mut config.stages {
+            stage.tap = false;
+        }
+        // Keep the prior table the length of the remaining levels, so only the tap rule fails.
+        config.min_sizes.truncate(config.extra_channels.len());
+        assert_eq!(config.validate(), Err(ConfigError::NoTappedStage));
+        assert!(config.init(&Device::flex()).is_err());
+        assert_eq!(
+            SsdConfig::new().with_width_multiplier(f64::NAN).validate(),
+            Err(ConfigError::NotPositive("width_multiplier"))
+        );
     }
 
     #[test]
