@@ -13,7 +13,7 @@ use ssdface::data::FaceDataset;
 use ssdface::detector::Detector;
 use ssdface::eval::{GroundTruth, ImageEval, score};
 use ssdface::preprocess::{ImageView, PixelFormat};
-use ssdface::train::{BEST_WEIGHTS, History, LAST_WEIGHTS};
+use ssdface::train::{BEST_WEIGHTS, History, LAST_WEIGHTS, TrainConfig};
 use ssdface::weights;
 
 #[test]
@@ -207,4 +207,58 @@ fn a_run_killed_mid_epoch_resumes_to_the_same_result() {
     // The resumed run's weights load and are for the configured network.
     let (config, _) = weights::load_file(&killed.join(BEST_WEIGHTS), &Device::flex()).unwrap();
     assert_eq!((config.input_width, config.input_height), (160, 120));
+}
+
+/// Fails unless the command failed with `expected` in its message and without a panic.
+fn assert_refused(output: &std::process::Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains(expected) && !stderr.contains("panicked"),
+        "{:?}\n{stderr}",
+        output.status
+    );
+}
+
+#[test]
+fn settings_and_data_that_cannot_train_are_refused() {
+    let dir = common::scratch("refused_runs");
+    let humanfaces = common::data_dir().join("humanfaces");
+
+    // A resumed run whose saved settings were edited to a batch of 0.
+    let run = dir.join("edited");
+    std::fs::create_dir_all(&run).unwrap();
+    TrainConfig::new()
+        .with_batch_size(0)
+        .save(run.join(ssdface::train::CONFIG_FILE))
+        .unwrap();
+    let data = ssdface::train::RunData {
+        train: vec![humanfaces.clone()],
+        val: humanfaces.clone(),
+        max_images: Some(4),
+        init: None,
+    };
+    std::fs::write(run.join("data.json"), serde_json::to_string(&data).unwrap()).unwrap();
+    let output = ssdface()
+        .args(["train", "--resume", run.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_refused(&output, "batch_size must be at least 1, got 0");
+
+    // A labels file that lists no image: nothing to train on is an error, not a finished run.
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(empty.join("images")).unwrap();
+    std::fs::write(empty.join("labels.txt"), "").unwrap();
+    let out = dir.join("empty-run");
+    let output = ssdface()
+        .args(["train", "--data", empty.to_str().unwrap()])
+        .args([
+            "--val",
+            humanfaces.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_refused(&output, "no training images");
+    assert!(!out.join(BEST_WEIGHTS).exists());
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use ssdface::train::{self, AugmentConfig, BEST_WEIGHTS, RunData, TrainConfig};
 use ssdface::weights;
 
@@ -113,15 +113,9 @@ fn config_from(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         config.epochs = epochs;
     }
     if let Some(batch) = args.batch_size {
-        if batch == 0 {
-            bail!("--batch-size must be at least 1");
-        }
         config.batch_size = batch;
     }
     if let Some(lr) = args.lr {
-        if !(lr > 0.0 && lr <= 1.0) {
-            bail!("--lr must be in (0, 1], got {lr}");
-        }
         config.learning_rate = lr;
     }
     if let Some(workers) = args.workers {
@@ -133,5 +127,6 @@ fn config_from(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     if args.no_augment {
         config.augment = AugmentConfig::none();
     }
+    config.validate()?;
     Ok(config)
 }

@@ -106,12 +106,17 @@ pub fn parse_labels(
         })?;
         let mut faces = Vec::with_capacity(count);
         for _ in 0..count {
-            let (line, text) = lines.next().ok_or_else(|| {
+            let short = |listed: usize| {
                 error(
                     count_line,
-                    format!("{name}: {count} faces announced, {} listed", faces.len()),
+                    format!("{name}: {count} faces announced, {listed} listed"),
                 )
-            })?;
+            };
+            // A single word that is not a number where a face was due is the next image's
+            // path: the count is what is wrong.
+            let (line, text) = lines
+                .next_if(|(_, text)| text.split_whitespace().count() > 1 || looks_numeric(text))
+                .ok_or_else(|| short(faces.len()))?;
             faces.push(parse_face(text).map_err(|m| error(line, format!("{name}: {m}")))?);
         }
         if count == 0 {
@@ -244,6 +249,13 @@ c/last.jpg
 
         let e = error_of("a.jpg\n3\n1 1 1 1 0 0 0 0 0 0\n");
         assert!(e.contains("3 faces announced, 1 listed"), "{e}");
+
+        // A count too high in the middle of the file is reported at the count.
+        let e = error_of("a.jpg\n3\n1 1 1 1 0 0 0 0 0 0\nb.jpg\n0\n");
+        assert!(
+            e.starts_with("labels.txt:2: a.jpg: 3 faces announced, 1 listed"),
+            "{e}"
+        );
 
         let e = error_of("a.jpg\n1\n1 1 -5 1 0 0 0 0 0 0\n");
         assert!(e.contains("negative box size"), "{e}");

@@ -5,7 +5,7 @@ use burn::config::Config;
 
 use super::augment::AugmentConfig;
 use super::item::TargetRules;
-use crate::model::SsdConfig;
+use crate::model::{ConfigError, SsdConfig};
 
 /// A training run's settings.
 #[derive(Config, Debug)]
@@ -63,12 +63,156 @@ pub struct TrainConfig {
     pub workers: usize,
 }
 
+/// A training setting that cannot give a working run.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum TrainConfigError {
+    /// A value outside its range.
+    #[error("{field} must be {range}, got {value}")]
+    OutOfRange {
+        /// The setting, as named in `train_config.json`.
+        field: &'static str,
+        /// What it must be.
+        range: &'static str,
+        /// What it is.
+        value: String,
+    },
+    /// The network's config is invalid.
+    #[error("model: {0}")]
+    Model(#[from] ConfigError),
+}
+
 impl TrainConfig {
+    /// Check every setting (command line, a resumed `train_config.json`, tests alike).
+    pub fn validate(&self) -> Result<(), TrainConfigError> {
+        fn check<T: std::fmt::Display>(
+            field: &'static str,
+            range: &'static str,
+            value: T,
+            ok: bool,
+        ) -> Result<(), TrainConfigError> {
+            if ok {
+                Ok(())
+            } else {
+                Err(TrainConfigError::OutOfRange {
+                    field,
+                    range,
+                    value: value.to_string(),
+                })
+            }
+        }
+        let unit = |v: f64| (0.0..=1.0).contains(&v);
+        self.model.validate()?;
+        check(
+            "batch_size",
+            "at least 1",
+            self.batch_size,
+            self.batch_size >= 1,
+        )?;
+        check("epochs", "at least 1", self.epochs, self.epochs >= 1)?;
+        let lr = self.learning_rate;
+        check("learning_rate", "in (0, 1]", lr, lr > 0.0 && lr <= 1.0)?;
+        let floor = self.min_learning_rate;
+        let floor_ok = (0.0..=lr).contains(&floor);
+        check(
+            "min_learning_rate",
+            "from 0 to learning_rate",
+            floor,
+            floor_ok,
+        )?;
+        let factor = self.plateau_factor;
+        check(
+            "plateau_factor",
+            "in (0, 1]",
+            factor,
+            factor > 0.0 && factor <= 1.0,
+        )?;
+        check(
+            "min_delta",
+            "0 or more",
+            self.min_delta,
+            self.min_delta >= 0.0,
+        )?;
+        let decay = self.weight_decay;
+        check("weight_decay", "from 0 to 1", decay, unit(decay))?;
+        let iou = f64::from(self.match_iou);
+        check("match_iou", "in (0, 1]", iou, iou > 0.0 && iou <= 1.0)?;
+        let size = self.min_face_size;
+        check(
+            "min_face_size",
+            "0 or more",
+            size,
+            size >= 0.0 && size.is_finite(),
+        )?;
+        let negatives = self.negatives_per_positive;
+        check(
+            "negatives_per_positive",
+            "at least 1",
+            negatives,
+            negatives >= 1,
+        )?;
+        let augment = &self.augment;
+        for (field, p) in [
+            ("augment.flip", augment.flip),
+            ("augment.native_crop", augment.native_crop),
+            ("augment.crop", augment.crop),
+            ("augment.zoom_out", augment.zoom_out),
+            ("augment.mosaic", augment.mosaic),
+            ("augment.synthetic_negative", augment.synthetic_negative),
+        ] {
+            check(field, "a probability from 0 to 1", p, unit(p))?;
+        }
+        let (low, high) = augment.native_scale;
+        let scale_ok = low > 0.0 && low <= high && high.is_finite();
+        check(
+            "augment.native_scale",
+            "0 < low <= high",
+            format!("({low}, {high})"),
+            scale_ok,
+        )?;
+        let min_crop = f64::from(augment.min_crop);
+        check(
+            "augment.min_crop",
+            "in (0, 1]",
+            min_crop,
+            min_crop > 0.0 && min_crop <= 1.0,
+        )?;
+        Ok(())
+    }
+
     /// How this run turns faces into prior targets.
     pub fn target_rules(&self) -> TargetRules {
         TargetRules {
             match_iou: self.match_iou,
             min_face_size: self.min_face_size,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_setting_out_of_range() {
+        assert_eq!(TrainConfig::new().validate(), Ok(()));
+        let error = TrainConfig::new()
+            .with_batch_size(0)
+            .validate()
+            .unwrap_err();
+        assert_eq!(error.to_string(), "batch_size must be at least 1, got 0");
+        let error = TrainConfig::new()
+            .with_learning_rate(f64::NAN)
+            .validate()
+            .unwrap_err();
+        assert!(error.to_string().starts_with("learning_rate"), "{error}");
+        let augment = AugmentConfig::new().with_mosaic(1.5);
+        let error = TrainConfig::new()
+            .with_augment(augment)
+            .validate()
+            .unwrap_err();
+        assert!(error.to_string().starts_with("augment.mosaic"), "{error}");
+        let model = SsdConfig::new().with_input_width(7);
+        let error = TrainConfig::new().with_model(model).validate().unwrap_err();
+        assert!(matches!(error, TrainConfigError::Model(_)), "{error}");
     }
 }

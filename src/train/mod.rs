@@ -16,7 +16,7 @@ mod step;
 
 pub use affine::{Affine, render};
 pub use augment::{AugmentConfig, FILL, augment, transform_faces};
-pub use config::TrainConfig;
+pub use config::{TrainConfig, TrainConfigError};
 pub use history::{EpochRecord, History};
 pub use item::{BACKGROUND, FACE, IGNORED, TargetRules, TrainItem, encode_item};
 pub use loader::{AugmentedDataset, DetectionBatch, DetectionBatcher, DetectionItem};

@@ -20,7 +20,7 @@ use burn::train::{
 };
 
 use super::augment::AugmentConfig;
-use super::config::TrainConfig;
+use super::config::{TrainConfig, TrainConfigError};
 use super::history::History;
 use super::loader::{AugmentedDataset, DetectionBatcher};
 use super::metrics::{ApMetric, ImagesPerSecond, LossPart, LossPartMetric};
@@ -92,6 +92,22 @@ pub enum RunError {
     /// burn-train reported a failure.
     #[error("training failed: {0}")]
     Training(String),
+    /// The settings cannot give a working run.
+    #[error("invalid training settings{}: {source}", .file.as_ref().map(|f| format!(" in {}", f.display())).unwrap_or_default())]
+    Config {
+        /// The settings file they came from, when resuming.
+        file: Option<PathBuf>,
+        /// What is wrong.
+        source: TrainConfigError,
+    },
+    /// A split has no image to train or validate on.
+    #[error("no {split} images in {folders}: the labels list none")]
+    NoImages {
+        /// `training` or `validation`.
+        split: &'static str,
+        /// The folders read.
+        folders: String,
+    },
     /// The run has no checkpoint of the asked epoch.
     #[error("{run} has no model checkpoint{}", .epoch.map(|e| format!(" of epoch {e}")).unwrap_or_default())]
     NoCheckpoint {
@@ -120,6 +136,9 @@ pub fn start(
     if run.join(CONFIG_FILE).exists() {
         return Err(RunError::Exists(run.to_path_buf()));
     }
+    config
+        .validate()
+        .map_err(|source| RunError::Config { file: None, source })?;
     std::fs::create_dir_all(run).map_err(|e| file_error(run, e))?;
     config
         .save(run.join(CONFIG_FILE))
@@ -141,6 +160,10 @@ pub fn resume(
         return Err(RunError::NotARun(run.to_path_buf()));
     }
     let config = TrainConfig::load(&config_path).map_err(|e| file_error(&config_path, e))?;
+    config.validate().map_err(|source| RunError::Config {
+        file: Some(config_path.clone()),
+        source,
+    })?;
     let data_path = run.join(DATA_FILE);
     let data: RunData = std::fs::read_to_string(&data_path)
         .map_err(|e| file_error(&data_path, e))
@@ -190,6 +213,22 @@ fn launch(
     eprintln!("training data: {}", train_images.stats());
     eprintln!("validation data: {}", val_images.stats());
     let (train_images, val_images) = (limit(train_images), limit(val_images));
+    let folders = |dirs: &[PathBuf]| {
+        let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        names.join(", ")
+    };
+    if train_images.is_empty() {
+        return Err(RunError::NoImages {
+            split: "training",
+            folders: folders(&data.train),
+        });
+    }
+    if val_images.is_empty() {
+        return Err(RunError::NoImages {
+            split: "validation",
+            folders: folders(std::slice::from_ref(&data.val)),
+        });
+    }
     if let Some(n) = data.max_images {
         eprintln!("using the first {n} images of each split");
     }
