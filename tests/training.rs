@@ -262,3 +262,54 @@ fn settings_and_data_that_cannot_train_are_refused() {
     assert_refused(&output, "no training images");
     assert!(!out.join(BEST_WEIGHTS).exists());
 }
+
+/// Half of the file at `path`, as a kill or a full disk would leave it.
+fn truncate_half(path: &Path) {
+    let bytes = std::fs::read(path).unwrap();
+    std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
+}
+
+#[test]
+fn damaged_runs_resume_from_their_newest_intact_checkpoint() {
+    let run = common::scratch("damaged_run");
+    let data = common::data_dir().join("humanfaces");
+    let output = ssdface()
+        .args(train_args(data.to_str().unwrap(), run.to_str().unwrap()))
+        .output()
+        .unwrap();
+    common::assert_success(&output, "ssdface train");
+    let resume = || {
+        ssdface()
+            .args(["train", "--resume", run.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let checkpoint = |kind: &str| run.join(format!("checkpoint/{kind}-3.bpk"));
+
+    // A cut model or optimiser file of the last epoch: that epoch is trained again from the
+    // one before it, with a warning, not a panic. Leftovers of interrupted writes go.
+    for (kind, named) in [("model", "model"), ("optim", "optimiser")] {
+        let leftover = run.join("history.json.tmp4242");
+        std::fs::write(&leftover, vec![0u8; 4096]).unwrap();
+        truncate_half(&checkpoint(kind));
+        let output = resume();
+        common::assert_success(&output, "ssdface train --resume");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("checkpoint of epoch 3 unusable ({named}"))
+                && stderr.contains("resuming from the newest intact checkpoint: epoch 2"),
+            "{stderr}"
+        );
+        assert_eq!(run_history(&run).epochs.len(), 3);
+        assert!(!leftover.exists(), "the temporary file is removed");
+    }
+
+    // Without its history the checkpoints cannot be continued: an error, not a fresh start.
+    std::fs::remove_file(run.join("history.json")).unwrap();
+    let output = resume();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("missing, though the run has checkpoints"),
+        "{stderr}"
+    );
+}

@@ -112,13 +112,8 @@ impl TrainConfig {
         let lr = self.learning_rate;
         check("learning_rate", "in (0, 1]", lr, lr > 0.0 && lr <= 1.0)?;
         let floor = self.min_learning_rate;
-        let floor_ok = (0.0..=lr).contains(&floor);
-        check(
-            "min_learning_rate",
-            "from 0 to learning_rate",
-            floor,
-            floor_ok,
-        )?;
+        let floor_ok = floor >= 0.0 && floor.is_finite();
+        check("min_learning_rate", "0 or more", floor, floor_ok)?;
         let factor = self.plateau_factor;
         check(
             "plateau_factor",

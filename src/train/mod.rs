@@ -2,6 +2,7 @@
 
 mod affine;
 mod augment;
+mod checkpoint;
 mod config;
 mod history;
 mod item;

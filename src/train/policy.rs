@@ -10,10 +10,14 @@ use std::time::{Duration, Instant};
 use burn::train::EarlyStoppingStrategy;
 use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
 
+use super::checkpoint::checkpoint_complete;
 use super::config::TrainConfig;
 use super::history::{EpochRecord, History};
 use super::metrics::names;
 use crate::plots::{Chart, Series, line_chart};
+
+/// Longest wait for an epoch's checkpoint to be written before its history is.
+const CHECKPOINT_WAIT: Duration = Duration::from_secs(300);
 
 /// Shared between the policy (which burn-train clones) and the code that launched the run.
 #[derive(Debug)]
@@ -134,6 +138,13 @@ impl EarlyStoppingStrategy for EpochEndPolicy {
             None
         };
         state.history.stopped = stop.clone();
+        // burn-train writes the epoch's checkpoint on another thread, started just before this
+        // call; the history must not name an epoch whose checkpoint is not whole yet, or a
+        // kill in between would make a resume repeat that epoch.
+        let patience = Instant::now() + CHECKPOINT_WAIT;
+        while !checkpoint_complete(&state.run, epoch) && Instant::now() < patience {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         if let Err(e) = state.history.save(&state.run) {
             eprintln!("warning: cannot write the training history: {e}");
         }

@@ -20,8 +20,11 @@ use burn::train::{
 };
 
 use super::augment::AugmentConfig;
+use super::checkpoint::{
+    checkpoint_complete, checkpoint_file, damaged_checkpoint, newest_model_checkpoint,
+};
 use super::config::{TrainConfig, TrainConfigError};
-use super::history::History;
+use super::history::{HISTORY_FILE, History};
 use super::loader::{AugmentedDataset, DetectionBatcher};
 use super::metrics::{ApMetric, ImagesPerSecond, LossPart, LossPartMetric};
 use super::policy::EpochEndPolicy;
@@ -168,29 +171,53 @@ pub fn resume(
     let data: RunData = std::fs::read_to_string(&data_path)
         .map_err(|e| file_error(&data_path, e))
         .and_then(|t| serde_json::from_str(&t).map_err(|e| file_error(&data_path, e)))?;
+    if !run.join(HISTORY_FILE).exists() && newest_model_checkpoint(run).is_some() {
+        // Without it the checkpoints cannot be continued (plateau, early stopping, best AP),
+        // and starting over would overwrite them.
+        return Err(file_error(
+            &run.join(HISTORY_FILE),
+            "missing, though the run has checkpoints: restore it, or export a checkpoint \
+             (ssdface export) and start a new run from it with --init",
+        ));
+    }
     let mut history = History::load(run).map_err(|e| file_error(run, e))?;
+    remove_stale_temporary_files(run);
     // The checkpoint is written before the history, so the newest epoch in the history whose
-    // three checkpoint files all exist is the place to continue from.
-    let resume_epoch = history
+    // three checkpoint files all load is the place to continue from; a file cut short by a
+    // kill or a full disk falls back to the epoch before it.
+    let mut resume_epoch = 0;
+    for epoch in history.epochs.iter().rev().map(|e| e.epoch) {
+        match damaged_checkpoint(run, epoch) {
+            None => {
+                resume_epoch = epoch;
+                break;
+            }
+            Some(problem) => eprintln!("warning: checkpoint of epoch {epoch} unusable ({problem})"),
+        }
+    }
+    if history
         .epochs
-        .iter()
-        .rev()
-        .map(|e| e.epoch)
-        .find(|&e| checkpoint_complete(run, e))
-        .unwrap_or(0);
+        .last()
+        .is_some_and(|e| e.epoch != resume_epoch)
+    {
+        eprintln!("resuming from the newest intact checkpoint: epoch {resume_epoch}");
+    }
     history.truncate_to(resume_epoch);
     history.stopped = None;
     launch(run, &config, &data, history, devices, max_minutes)
 }
 
-fn checkpoint_complete(run: &Path, epoch: usize) -> bool {
-    ["model", "optim", "scheduler"]
-        .iter()
-        .all(|kind| checkpoint_file(run, kind, epoch).is_file())
-}
-
-fn checkpoint_file(run: &Path, kind: &str, epoch: usize) -> PathBuf {
-    run.join("checkpoint").join(format!("{kind}-{epoch}.bpk"))
+/// Remove what interrupted atomic writes left behind in the run folder (`*.tmp<pid>`).
+fn remove_stale_temporary_files(run: &Path) {
+    let Ok(entries) = std::fs::read_dir(run) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().contains(".tmp") && entry.path().is_file() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn launch(
@@ -416,21 +443,6 @@ pub fn export_checkpoint(
     let ssd = load_checkpoint(run, &config, epoch, &device)?;
     weights::save_file(&ssd, &config.model, precision, out).map_err(|e| file_error(out, e))?;
     Ok(epoch)
-}
-
-/// The highest epoch with a model checkpoint in `run`.
-fn newest_model_checkpoint(run: &Path) -> Option<usize> {
-    std::fs::read_dir(run.join("checkpoint"))
-        .ok()?
-        .filter_map(|entry| {
-            let name = entry.ok()?.file_name();
-            let epoch = name
-                .to_str()?
-                .strip_prefix("model-")?
-                .strip_suffix(".bpk")?;
-            epoch.parse().ok()
-        })
-        .max()
 }
 
 /// The network of a run's checkpoint.
