@@ -111,7 +111,11 @@ fn a_corrupt_image_is_reported_and_the_others_still_processed() {
     let dir = common::scratch("corrupt_image");
     let weights = untrained_weights(&dir);
     let corrupt = dir.join("corrupt.jpg");
-    std::fs::write(&corrupt, b"\xff\xd8\xff\xe0 this is not really a JPEG").unwrap();
+    std::fs::write(
+        &corrupt,
+        b"\xff\xd8\xff\xe0 this is not really a JPEG\xff\xda\x00\x00\xff\xd9",
+    )
+    .unwrap();
     let (good, other) = (common::val_image(PHOTO), common::val_image(OTHER_PHOTO));
     let results = dir.join("results.json");
     let output = ssdface(&[
@@ -128,6 +132,10 @@ fn a_corrupt_image_is_reported_and_the_others_still_processed() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("corrupt.jpg"), "{stderr}");
     assert!(stderr.contains("1 of 3 images failed"), "{stderr}");
+    // The decoder's message, said once on the image's one line.
+    let line = stderr.lines().find(|l| l.contains("corrupt.jpg")).unwrap();
+    assert!(line.contains("Jpeg"), "{stderr}");
+    assert_eq!(stderr.matches("Not enough bytes").count(), 1, "{stderr}");
     let json: Value = serde_json::from_slice(&std::fs::read(&results).unwrap()).unwrap();
     let images: Vec<&str> = json
         .as_array()

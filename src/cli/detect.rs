@@ -12,7 +12,7 @@ use ssdface::boxes::NmsConfig;
 use ssdface::detector::{Detector, Face};
 use ssdface::preprocess::{ImageView, PixelFormat};
 
-use super::{draw, inputs, model_source::ModelArgs, photo};
+use super::{draw, inputs, model_source::ModelArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct DetectArgs {
@@ -132,7 +132,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
 
 /// The faces of one photo, and its upright pixels for drawing.
 fn detect_one(detector: &Detector, path: &Path) -> anyhow::Result<(ImageResult, RgbImage)> {
-    let rgb = photo::read_upright(path)?;
+    let rgb = ssdface::photo::read_upright(path)?;
     let (width, height) = rgb.dimensions();
     let view = ImageView::new(rgb.as_raw(), width, height, PixelFormat::Rgb)?;
     let faces = detector.detect(&view)?;

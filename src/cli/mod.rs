@@ -11,7 +11,6 @@ mod font;
 mod info;
 mod inputs;
 mod model_source;
-mod photo;
 #[cfg(feature = "train")]
 mod train;
 

@@ -129,7 +129,25 @@ pub enum ConfigError {
     /// A multiplier or size that would build no network.
     #[error("{0} must be positive and finite")]
     NotPositive(&'static str),
+    /// A size or count that would build no network or one too large to allocate.
+    #[error("{field} must be {range}, got {value}")]
+    OutOfRange {
+        /// The setting.
+        field: String,
+        /// What it must be.
+        range: &'static str,
+        /// What it is.
+        value: String,
+    },
 }
+
+/// The most channels a layer may have before the width multiplier.
+const MAX_CHANNELS: usize = 2048;
+/// The most stages, blocks per stage, extra layers and expansion a config may ask for.
+const MAX_COUNT: usize = 16;
+/// The most weights a config may describe: 200 times the default network's, far beyond any
+/// face detector this crate is for, and well inside memory.
+const MAX_PARAMETERS: f64 = 1e8;
 
 impl SsdConfig {
     /// Check that the configuration describes a working network.
@@ -150,6 +168,7 @@ impl SsdConfig {
         if !(self.width_multiplier.is_finite() && self.width_multiplier > 0.0) {
             return Err(ConfigError::NotPositive("width_multiplier"));
         }
+        self.validate_sizes()?;
         let extras = self.extra_channels.len();
         if taps + extras != self.min_sizes.len() {
             return Err(ConfigError::Levels {
@@ -163,6 +182,134 @@ impl SsdConfig {
             return Err(ConfigError::EmptyPriors);
         }
         Ok(())
+    }
+
+    /// Bounds on every size and count, so that a config (from a weights file, say) cannot ask
+    /// for a network that has no channels or that would not fit in memory.
+    fn validate_sizes(&self) -> Result<(), ConfigError> {
+        let check = |field: String, range: &'static str, value: String, ok: bool| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::OutOfRange {
+                    field,
+                    range,
+                    value,
+                })
+            }
+        };
+        let counted = |v: usize| (1..=MAX_COUNT).contains(&v);
+        let channels = |v: usize| (1..=MAX_CHANNELS).contains(&v);
+        let positive = |v: f32| v.is_finite() && v > 0.0;
+        let multiplier = self.width_multiplier;
+        check(
+            "width_multiplier".into(),
+            "at most 4",
+            multiplier.to_string(),
+            multiplier <= 4.0,
+        )?;
+        let stem = self.stem_channels;
+        check(
+            "stem_channels".into(),
+            "1 to 2048",
+            stem.to_string(),
+            channels(stem),
+        )?;
+        let stages = self.stages.len();
+        check(
+            "stages".into(),
+            "1 to 16 stages",
+            stages.to_string(),
+            counted(stages),
+        )?;
+        for (i, stage) in self.stages.iter().enumerate() {
+            let field = |name: &str| format!("stages[{i}].{name}");
+            let t = stage.expansion;
+            check(field("expansion"), "1 to 16", t.to_string(), counted(t))?;
+            let c = stage.channels;
+            check(field("channels"), "1 to 2048", c.to_string(), channels(c))?;
+            let n = stage.repeats;
+            check(field("repeats"), "1 to 16", n.to_string(), counted(n))?;
+            let s = stage.stride;
+            check(field("stride"), "1 or 2", s.to_string(), s == 1 || s == 2)?;
+        }
+        let extras = self.extra_channels.len();
+        check(
+            "extra_channels".into(),
+            "at most 16 layers",
+            extras.to_string(),
+            extras <= MAX_COUNT,
+        )?;
+        for (i, &c) in self.extra_channels.iter().enumerate() {
+            check(
+                format!("extra_channels[{i}]"),
+                "1 to 2048",
+                c.to_string(),
+                channels(c),
+            )?;
+        }
+        for (i, sizes) in self.min_sizes.iter().enumerate() {
+            let ok = sizes.len() <= MAX_COUNT && sizes.iter().all(|&v| positive(v));
+            check(
+                format!("min_sizes[{i}]"),
+                "up to 16 positive sizes",
+                format!("{sizes:?}"),
+                ok,
+            )?;
+        }
+        let ratios = &self.aspect_ratios;
+        let ok = ratios.len() <= MAX_COUNT && ratios.iter().all(|&v| positive(v));
+        check(
+            "aspect_ratios".into(),
+            "up to 16 positive ratios",
+            format!("{ratios:?}"),
+            ok,
+        )?;
+        let v = self.variances;
+        let ok = positive(v.center) && positive(v.size);
+        check("variances".into(), "positive", format!("{v:?}"), ok)?;
+        let (mean, std) = (self.pixel_mean, self.pixel_std);
+        check(
+            "pixel_mean".into(),
+            "finite",
+            mean.to_string(),
+            mean.is_finite(),
+        )?;
+        check(
+            "pixel_std".into(),
+            "positive",
+            std.to_string(),
+            positive(std),
+        )?;
+        let weights = self.convolution_weights();
+        check(
+            "the network".into(),
+            "at most 100 M weights",
+            format!("{weights:.3e} weights"),
+            weights <= MAX_PARAMETERS,
+        )
+    }
+
+    /// The convolution weights of the backbone and extra layers (the bulk of the parameters),
+    /// counted from the config alone so that an absurd one is refused before it is built.
+    fn convolution_weights(&self) -> f64 {
+        let mut input = self.scaled(self.stem_channels) as f64;
+        let mut total = 27.0 * input;
+        for stage in &self.stages {
+            let output = self.scaled(stage.channels) as f64;
+            for _ in 0..stage.repeats {
+                let hidden = input * stage.expansion as f64;
+                total += input * hidden + 9.0 * hidden + hidden * output;
+                input = output;
+            }
+        }
+        for &channels in &self.extra_channels {
+            let output = self.scaled(channels) as f64;
+            let hidden = (output / 4.0).max(8.0);
+            total += input * hidden + 9.0 * hidden + hidden * output;
+            input = output;
+        }
+        total
     }
 
     /// The same network at another input size (weights fit any size the config allows).
@@ -293,6 +440,32 @@ mod tests {
             SsdConfig::new().with_width_multiplier(f64::NAN).validate(),
             Err(ConfigError::NotPositive("width_multiplier"))
         );
+    }
+
+    #[test]
+    fn rejects_sizes_that_build_nothing_or_too_much() {
+        let with_stage = |change: fn(&mut StageConfig)| {
+            let mut config = SsdConfig::new();
+            change(&mut config.stages[1]);
+            config.validate().unwrap_err().to_string()
+        };
+        assert!(with_stage(|s| s.stride = 0).starts_with("stages[1].stride must be 1 or 2"));
+        assert!(with_stage(|s| s.expansion = 0).starts_with("stages[1].expansion"));
+        assert!(with_stage(|s| s.channels = 0).starts_with("stages[1].channels"));
+        let error = SsdConfig::new().with_pixel_std(0.0).validate().unwrap_err();
+        assert!(error.to_string().starts_with("pixel_std"), "{error}");
+        // Every size in range, but together far too many weights.
+        let mut config = SsdConfig::new().with_width_multiplier(4.0);
+        for stage in &mut config.stages {
+            (stage.channels, stage.expansion, stage.repeats) = (2048, 16, 16);
+        }
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.starts_with("the network must be at most 100 M weights"),
+            "{error}"
+        );
+        // The default network is far inside the bound.
+        assert!(SsdConfig::new().convolution_weights() < 1e6);
     }
 
     #[test]
