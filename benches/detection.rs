@@ -26,8 +26,8 @@ struct Options {
     #[arg(long)]
     frame: Option<PathBuf>,
     /// Frame size, WIDTHxHEIGHT.
-    #[arg(long, default_value = "640x480", value_parser = parse_size)]
-    size: (u32, u32),
+    #[arg(long, default_value = "640x480", value_parser = ssdface::model::parse_size)]
+    size: (usize, usize),
     /// Timed frames.
     #[arg(long, default_value_t = 100)]
     runs: usize,
@@ -40,14 +40,6 @@ struct Options {
     /// Passed by cargo to every benchmark program.
     #[arg(long, hide = true)]
     bench: bool,
-}
-
-fn parse_size(text: &str) -> Result<(u32, u32), String> {
-    let (w, h) = text.split_once('x').ok_or("expected WIDTHxHEIGHT")?;
-    Ok((
-        w.parse().map_err(|_| "bad width")?,
-        h.parse().map_err(|_| "bad height")?,
-    ))
 }
 
 fn first_validation_photo() -> PathBuf {
@@ -63,7 +55,7 @@ fn main() {
         None => DEFAULT_WEIGHTS.to_vec(),
     };
     let path = options.frame.clone().unwrap_or_else(first_validation_photo);
-    let (width, height) = options.size;
+    let (width, height) = (options.size.0 as u32, options.size.1 as u32);
     let frame = image::open(&path)
         .expect("the frame decodes")
         .resize_exact(width, height, FilterType::Triangle)

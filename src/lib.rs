@@ -9,6 +9,8 @@
 //! - `web` (feature `web`): the browser API over the detector.
 //! - `train` (feature `train`): native training; [`eval`]: WIDER FACE-style evaluation.
 
+#![warn(missing_docs)]
+
 pub mod boxes;
 pub mod data;
 pub mod default_model;

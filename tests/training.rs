@@ -8,11 +8,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use burn::prelude::*;
-use ssdface::boxes::{Corners, NmsConfig, Scored};
+use ssdface::boxes::NmsConfig;
 use ssdface::data::FaceDataset;
 use ssdface::detector::Detector;
-use ssdface::eval::{GroundTruth, ImageEval, score};
-use ssdface::preprocess::{ImageView, PixelFormat};
+use ssdface::eval::evaluate;
 use ssdface::train::{BEST_WEIGHTS, History, LAST_WEIGHTS, TrainConfig};
 use ssdface::weights;
 
@@ -40,30 +39,7 @@ fn a_tiny_run_overfits_and_then_finds_its_faces() {
         .unwrap()
         .with_nms(NmsConfig::default());
     let dataset = FaceDataset::open(&[humanfaces]).unwrap().truncated(4);
-    let images: Vec<ImageEval> = (0..4)
-        .map(|i| {
-            let sample = dataset.load(i).unwrap();
-            let (w, h) = sample.image.dimensions();
-            let view = ImageView::new(sample.image.as_raw(), w, h, PixelFormat::Rgb).unwrap();
-            ImageEval {
-                truth: dataset
-                    .labels(i)
-                    .iter()
-                    .map(|&(bbox, ignore)| GroundTruth { bbox, ignore })
-                    .collect(),
-                predictions: detector
-                    .detect(&view)
-                    .unwrap()
-                    .iter()
-                    .map(|f| Scored {
-                        bbox: Corners::from_xywh(f.x, f.y, f.width, f.height),
-                        score: f.score,
-                    })
-                    .collect(),
-            }
-        })
-        .collect();
-    let report = score(&images, 0.5);
+    let (report, _) = evaluate(&detector, &dataset, 0.5, |_| {}).unwrap();
     let all = &report.results[0];
     assert!(
         all.ap >= 0.8 && all.recall >= 0.8,
@@ -168,9 +144,9 @@ fn a_run_killed_mid_epoch_resumes_to_the_same_result() {
             child.try_wait().unwrap().is_none(),
             "the run ended before it was killed"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(2));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // The history names epoch 1 only once its checkpoint is whole, and epoch 2 has just begun.
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(

@@ -1,3 +1,6 @@
+//! The SSD box codec: boxes encoded as offsets from their prior, scaled by the variances, and
+//! decoded back.
+
 use super::CenterSize;
 
 /// The SSD variances that scale the regression targets: `[0.1, 0.1, 0.2, 0.2]` means

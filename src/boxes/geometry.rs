@@ -1,3 +1,5 @@
+//! Box types (corners and centre-size), their conversions, IoU and clipping.
+
 /// A box given by its top-left and bottom-right corners.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Corners {

@@ -1,3 +1,5 @@
+//! From normalised network coordinates back to the source image's pixels.
+
 use super::Corners;
 
 /// Map a box from normalised network coordinates to the source image's pixels, clipped to

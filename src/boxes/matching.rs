@@ -1,3 +1,6 @@
+//! Matching priors to faces for training: which priors are faces, background or ignored, and
+//! their regression targets.
+
 use super::{CenterSize, Corners, Variances, encode, iou};
 
 /// What each prior should predict: face or background, and for faces the encoded box.

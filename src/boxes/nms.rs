@@ -1,3 +1,5 @@
+//! Greedy non-maximum suppression and its thresholds (`NmsConfig`).
+
 use super::{Corners, iou};
 
 /// A box with its confidence.

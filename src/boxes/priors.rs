@@ -1,3 +1,5 @@
+//! Prior (default) boxes: squares of the configured sizes centred on every feature-map cell.
+
 use super::CenterSize;
 
 /// One detection level: the shape of its feature map and the prior sizes at each cell.

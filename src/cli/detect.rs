@@ -44,10 +44,10 @@ pub struct DetectArgs {
     )]
     iou_threshold: f32,
     /// Only this many best-scoring candidates enter suppression.
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    #[arg(long, default_value_t = NmsConfig::default().top_k, value_name = "N")]
     top_k: usize,
     /// At most this many faces per image.
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    #[arg(long, default_value_t = NmsConfig::default().max_detections, value_name = "N")]
     max_faces: usize,
 }
 

@@ -37,7 +37,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 0.5, value_name = "T")]
     iou: f32,
     /// Score threshold of the decoder (low, so the curve reaches every recall).
-    #[arg(long, default_value_t = 0.01, value_name = "T")]
+    #[arg(long, default_value_t = NmsConfig::evaluation().score_threshold, value_name = "T")]
     score_threshold: f32,
 }
 

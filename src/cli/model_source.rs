@@ -15,7 +15,7 @@ pub struct ModelArgs {
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
     /// Network input size as WIDTHxHEIGHT (multiples of 8), overriding the weights' own.
-    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    #[arg(long, value_name = "WxH", value_parser = ssdface::model::parse_size)]
     pub input_size: Option<(usize, usize)>,
 }
 
@@ -36,29 +36,5 @@ impl ModelArgs {
             Some((w, h)) => Ok(config.at_input_size(w, h)?),
             None => Ok(config),
         }
-    }
-}
-
-pub fn parse_size(text: &str) -> Result<(usize, usize), String> {
-    let (w, h) = text
-        .split_once(['x', 'X'])
-        .ok_or_else(|| format!("expected WIDTHxHEIGHT, like 320x240, got {text:?}"))?;
-    let parse = |s: &str| {
-        s.trim()
-            .parse::<usize>()
-            .map_err(|_| format!("{s:?} is not a whole number of pixels"))
-    };
-    Ok((parse(w)?, parse(h)?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn parses_sizes() {
-        assert_eq!(parse_size("640x480"), Ok((640, 480)));
-        assert!(parse_size("640").is_err());
-        assert!(parse_size("ax480").is_err());
     }
 }

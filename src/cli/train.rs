@@ -46,7 +46,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "LR")]
     lr: Option<f64>,
     /// Network input size, WIDTHxHEIGHT (multiples of 8).
-    #[arg(long, value_name = "WxH", value_parser = super::model_source::parse_size)]
+    #[arg(long, value_name = "WxH", value_parser = ssdface::model::parse_size)]
     input_size: Option<(usize, usize)>,
     /// Image decoding and augmentation threads.
     #[arg(long, value_name = "N")]

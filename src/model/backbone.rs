@@ -1,3 +1,6 @@
+//! The backbone: a stride-2 stem and MobileNetV2 inverted residual stages, whose tapped
+//! outputs feed the detection heads.
+
 use burn::prelude::*;
 
 use super::config::{SsdConfig, StageConfig};

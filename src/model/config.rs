@@ -1,3 +1,6 @@
+//! `SsdConfig`: input size, architecture, priors and box codec in one validated config, saved
+//! inside every weights file.
+
 use burn::prelude::*;
 
 use super::Ssd;
@@ -13,6 +16,20 @@ pub const MIN_INPUT_SIDE: usize = 32;
 /// Largest input side the network accepts: 4096x4096 already means 0.7 M priors and about
 /// 28 G multiply-adds per image; larger inputs would exhaust memory before detecting anything.
 pub const MAX_INPUT_SIDE: usize = 4096;
+
+/// A size written `WIDTHxHEIGHT` (like `320x240`), as the command line and the benchmarks
+/// take it; the config checks whether the network accepts it.
+pub fn parse_size(text: &str) -> Result<(usize, usize), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected WIDTHxHEIGHT, like 320x240, got {text:?}"))?;
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("{s:?} is not a whole number of pixels"))
+    };
+    Ok((parse(w)?, parse(h)?))
+}
 
 /// One stage of inverted residual blocks (MobileNetV2's `t, c, n, s` table row).
 #[derive(Config, Debug, PartialEq)]
@@ -394,6 +411,14 @@ impl SsdConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_size("640x480"), Ok((640, 480)));
+        assert_eq!(parse_size("640X480"), Ok((640, 480)));
+        assert!(parse_size("640").is_err());
+        assert!(parse_size("ax480").is_err());
+    }
 
     #[test]
     fn default_config_is_valid_and_has_four_levels() {

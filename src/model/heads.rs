@@ -1,3 +1,6 @@
+//! Per-level detection heads (class logits and box offsets for each prior of a cell) and the
+//! extra stride-2 layers that add coarse levels for large faces.
+
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 

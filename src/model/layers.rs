@@ -1,3 +1,6 @@
+//! Building blocks shared by the backbone and the heads: convolution + batch norm (+ ReLU6),
+//! and padded convolutions.
+
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;

@@ -7,5 +7,5 @@ mod heads;
 mod layers;
 mod ssd;
 
-pub use config::{ConfigError, SsdConfig, StageConfig};
+pub use config::{ConfigError, SsdConfig, StageConfig, parse_size};
 pub use ssd::{Ssd, SsdOutput};

@@ -1,3 +1,6 @@
+//! The whole SSD network: backbone, extra layers and heads, with outputs flattened to one row
+//! per prior.
+
 use burn::prelude::*;
 
 use super::backbone::Backbone;
