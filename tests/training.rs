@@ -12,7 +12,7 @@ use ssdface::boxes::NmsConfig;
 use ssdface::data::FaceDataset;
 use ssdface::detector::Detector;
 use ssdface::eval::evaluate;
-use ssdface::train::{BEST_WEIGHTS, History, LAST_WEIGHTS, TrainConfig};
+use ssdface::train::{BEST_WEIGHTS, History, LAST_WEIGHTS, RunOutput, TrainConfig};
 use ssdface::weights;
 
 #[test]
@@ -57,8 +57,15 @@ fn a_tiny_run_overfits_and_then_finds_its_faces() {
     let config = common::tiny_config()
         .with_epochs(1)
         .with_learning_rate(1e-7);
-    let report =
-        ssdface::train::start(&continued, &config, &data, vec![Device::flex()], None).unwrap();
+    let report = ssdface::train::start(
+        &continued,
+        &config,
+        &data,
+        vec![Device::flex()],
+        None,
+        RunOutput::silent(),
+    )
+    .unwrap();
     let first = &report.history.epochs[0];
     assert!(
         first.val_ap >= 0.8,
@@ -78,6 +85,7 @@ fn a_tiny_run_overfits_and_then_finds_its_faces() {
         &data,
         vec![Device::flex()],
         None,
+        RunOutput::silent(),
     )
     .unwrap_err()
     .to_string();

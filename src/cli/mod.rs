@@ -12,6 +12,8 @@ mod info;
 mod inputs;
 mod model_source;
 #[cfg(feature = "train")]
+mod progress;
+#[cfg(feature = "train")]
 mod train;
 
 use std::process::ExitCode;

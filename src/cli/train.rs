@@ -2,12 +2,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
-use ssdface::train::{self, AugmentConfig, BEST_WEIGHTS, RunData, TrainConfig};
+use ssdface::train::{self, AugmentConfig, BEST_WEIGHTS, RunData, RunOutput, TrainConfig};
 use ssdface::weights;
 
 use super::backend::{Backend, devices};
+use super::progress::ProgressRenderer;
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
@@ -64,8 +66,12 @@ pub struct TrainArgs {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let devices = devices(args.backend, args.devices)?;
+    let output = || RunOutput {
+        progress: Box::new(ProgressRenderer::default()),
+        messages: Arc::new(|message| eprintln!("{message}")),
+    };
     let report = match &args.resume {
-        Some(run) => train::resume(run, devices, args.max_minutes)?,
+        Some(run) => train::resume(run, devices, args.max_minutes, output())?,
         None => {
             let config = config_from(&args)?;
             let data = RunData {
@@ -75,7 +81,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 init: args.init.clone(),
             };
             let out = args.out.clone().context("--out is required")?;
-            train::start(&out, &config, &data, devices, args.max_minutes)?
+            train::start(&out, &config, &data, devices, args.max_minutes, output())?
         }
     };
     let run = args.resume.or(args.out).expect("clap requires one");

@@ -10,7 +10,7 @@ mod loader;
 mod loss;
 mod metrics;
 mod policy;
-mod progress;
+mod report;
 mod run;
 mod schedule;
 mod step;
@@ -24,7 +24,7 @@ pub use loader::{AugmentedDataset, DetectionBatch, DetectionBatcher, DetectionIt
 pub use loss::{LossParts, multibox_loss};
 pub use metrics::{ApMetric, ImagesPerSecond, LossPart, LossPartMetric, names};
 pub use policy::{EpochEndPolicy, draw_curves};
-pub use progress::ProgressRenderer;
+pub use report::{MessageSink, RunMessage, RunOutput};
 pub use run::{
     BEST_WEIGHTS, CONFIG_FILE, LAST_WEIGHTS, RunData, RunError, RunReport, export_checkpoint,
     load_checkpoint, resume, start,

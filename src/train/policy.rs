@@ -14,6 +14,7 @@ use super::checkpoint::checkpoint_complete;
 use super::config::TrainConfig;
 use super::history::{EpochRecord, History};
 use super::metrics::names;
+use super::report::{MessageSink, RunMessage};
 use crate::plots::{Chart, Series, line_chart};
 
 /// Longest wait for an epoch's checkpoint to be written before its history is.
@@ -45,6 +46,7 @@ pub struct PolicyState {
 pub struct EpochEndPolicy {
     state: Arc<Mutex<PolicyState>>,
     lr_factor: Arc<Mutex<f64>>,
+    say: MessageSink,
 }
 
 impl EpochEndPolicy {
@@ -55,6 +57,7 @@ impl EpochEndPolicy {
         config: &TrainConfig,
         deadline: Option<Instant>,
         lr_factor: Arc<Mutex<f64>>,
+        say: MessageSink,
     ) -> Self {
         *lr_factor.lock().expect("lr factor lock") = history.plateau_factor;
         Self {
@@ -69,6 +72,7 @@ impl EpochEndPolicy {
                 min_delta: config.min_delta,
             })),
             lr_factor,
+            say,
         }
     }
 
@@ -110,9 +114,7 @@ impl EarlyStoppingStrategy for EpochEndPolicy {
         let lowered = state.history.record(record, delta, patience, factor);
         if lowered {
             *self.lr_factor.lock().expect("lr factor lock") = state.history.plateau_factor;
-            eprintln!(
-                "validation loss has not improved for {patience} epochs: learning rate x{factor}"
-            );
+            (self.say)(RunMessage::LearningRateLowered { patience, factor });
         }
 
         let stop = if !val_loss.is_finite() {
@@ -146,14 +148,17 @@ impl EarlyStoppingStrategy for EpochEndPolicy {
             std::thread::sleep(Duration::from_millis(20));
         }
         if let Err(e) = state.history.save(&state.run) {
-            eprintln!("warning: cannot write the training history: {e}");
+            (self.say)(RunMessage::HistoryNotWritten(e.to_string()));
         }
         if let Err(e) = draw_curves(&state.run, &state.history) {
-            eprintln!("warning: cannot draw the training curves: {e}");
+            (self.say)(RunMessage::CurvesNotDrawn(e.to_string()));
         }
         state.epoch_started = Instant::now();
         if let Some(reason) = &stop {
-            eprintln!("stopping after epoch {epoch}: {reason}");
+            (self.say)(RunMessage::Stopping {
+                epoch,
+                reason: reason.clone(),
+            });
         }
         stop.is_some()
     }

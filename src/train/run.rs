@@ -28,7 +28,7 @@ use super::history::{HISTORY_FILE, History};
 use super::loader::{AugmentedDataset, DetectionBatcher};
 use super::metrics::{ApMetric, ImagesPerSecond, LossPart, LossPartMetric};
 use super::policy::EpochEndPolicy;
-use super::progress::ProgressRenderer;
+use super::report::{RunMessage, RunOutput};
 use super::schedule::DetectorSchedule;
 use super::step::TrainingModel;
 use crate::boxes::NmsConfig;
@@ -135,6 +135,7 @@ pub fn start(
     data: &RunData,
     devices: Vec<Device>,
     max_minutes: Option<f64>,
+    output: RunOutput,
 ) -> Result<RunReport, RunError> {
     if run.join(CONFIG_FILE).exists() {
         return Err(RunError::Exists(run.to_path_buf()));
@@ -149,7 +150,15 @@ pub fn start(
     let data_json = serde_json::to_string_pretty(data).expect("paths serialise");
     crate::atomic_write(&run.join(DATA_FILE), data_json.as_bytes())
         .map_err(|e| file_error(&run.join(DATA_FILE), e))?;
-    launch(run, config, data, History::default(), devices, max_minutes)
+    launch(
+        run,
+        config,
+        data,
+        History::default(),
+        devices,
+        max_minutes,
+        output,
+    )
 }
 
 /// Continue the run in `run` from its last complete checkpoint.
@@ -157,6 +166,7 @@ pub fn resume(
     run: &Path,
     devices: Vec<Device>,
     max_minutes: Option<f64>,
+    output: RunOutput,
 ) -> Result<RunReport, RunError> {
     let config_path = run.join(CONFIG_FILE);
     if !config_path.exists() {
@@ -192,7 +202,7 @@ pub fn resume(
                 resume_epoch = epoch;
                 break;
             }
-            Some(problem) => eprintln!("warning: checkpoint of epoch {epoch} unusable ({problem})"),
+            Some(problem) => (output.messages)(RunMessage::DamagedCheckpoint { epoch, problem }),
         }
     }
     if history
@@ -200,11 +210,11 @@ pub fn resume(
         .last()
         .is_some_and(|e| e.epoch != resume_epoch)
     {
-        eprintln!("resuming from the newest intact checkpoint: epoch {resume_epoch}");
+        (output.messages)(RunMessage::FallingBack(resume_epoch));
     }
     history.truncate_to(resume_epoch);
     history.stopped = None;
-    launch(run, &config, &data, history, devices, max_minutes)
+    launch(run, &config, &data, history, devices, max_minutes, output)
 }
 
 /// Remove what interrupted atomic writes left behind in the run folder (`*.tmp<pid>`).
@@ -227,7 +237,9 @@ fn launch(
     history: History,
     devices: Vec<Device>,
     max_minutes: Option<f64>,
+    output: RunOutput,
 ) -> Result<RunReport, RunError> {
+    let say = output.messages.clone();
     let started = Instant::now();
     let deadline = max_minutes.map(|m| started + Duration::from_secs_f64(m * 60.0));
     let epochs_done = history.epochs.last().map_or(0, |e| e.epoch);
@@ -237,8 +249,8 @@ fn launch(
     };
     let train_images = FaceDataset::open(&data.train)?;
     let val_images = FaceDataset::open(std::slice::from_ref(&data.val))?;
-    eprintln!("training data: {}", train_images.stats());
-    eprintln!("validation data: {}", val_images.stats());
+    say(RunMessage::TrainingData(train_images.stats()));
+    say(RunMessage::ValidationData(val_images.stats()));
     let (train_images, val_images) = (limit(train_images), limit(val_images));
     let folders = |dirs: &[PathBuf]| {
         let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
@@ -257,7 +269,7 @@ fn launch(
         });
     }
     if let Some(n) = data.max_images {
-        eprintln!("using the first {n} images of each split");
+        say(RunMessage::FirstImages(n));
     }
 
     let device = devices.first().cloned().unwrap_or_else(Device::flex);
@@ -268,7 +280,7 @@ fn launch(
     // A resumed run loads its checkpoint instead.
     if let (Some(init), 0) = (&data.init, epochs_done) {
         model.ssd = initial_weights(init, config, &device.clone().autodiff())?;
-        eprintln!("starting from the weights in {}", init.display());
+        say(RunMessage::StartingFrom(init.clone()));
     }
 
     let steps_per_epoch = train_images.len().div_ceil(config.batch_size);
@@ -324,7 +336,14 @@ fn launch(
             interrupter.stop(Some("time limit reached during an epoch"));
         });
     }
-    let policy = EpochEndPolicy::new(run.to_path_buf(), history, config, deadline, lr_factor);
+    let policy = EpochEndPolicy::new(
+        run.to_path_buf(),
+        history,
+        config,
+        deadline,
+        lr_factor,
+        say.clone(),
+    );
     let selector = FaceSelector::new(NmsConfig::evaluation());
     let checkpoints = ComposedCheckpointingStrategy::builder()
         .add(KeepLastNCheckpoints::new(2))
@@ -350,7 +369,7 @@ fn launch(
         .with_checkpointing_strategy(checkpoints)
         .early_stopping(policy.clone())
         .with_interrupter(interrupter)
-        .renderer(Box::new(ProgressRenderer::default()))
+        .renderer(output.progress)
         .num_epochs(config.epochs);
     if devices.len() > 1 {
         training = training.with_training_strategy(TrainingStrategy::Default(
@@ -358,7 +377,7 @@ fn launch(
         ));
     }
     if epochs_done > 0 {
-        eprintln!("resuming after epoch {epochs_done}");
+        say(RunMessage::Resuming(epochs_done));
         training = training.checkpoint(epochs_done);
     }
     let learner = Learner::new(model, optimizer, schedule);

@@ -71,6 +71,7 @@ pub fn train_tiny(run: &Path) -> train::RunReport {
         &tiny_data(),
         vec![Device::flex()],
         None,
+        train::RunOutput::silent(),
     )
     .unwrap()
 }

@@ -14,9 +14,9 @@ use burn::train::renderer::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::metrics::names;
+use ssdface::train::names;
 
-/// Renders burn-train's progress events.
+/// Renders burn-train's progress events on standard error.
 pub struct ProgressRenderer {
     names: HashMap<MetricId, String>,
     latest: HashMap<String, f64>,
