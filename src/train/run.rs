@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use burn::data::dataloader::DataLoaderBuilder;
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::module::Module;
 use burn::optim::AdamConfig;
 use burn::optim::decay::WeightDecayConfig;
@@ -25,10 +25,10 @@ use super::checkpoint::{
 };
 use super::config::{TrainConfig, TrainConfigError};
 use super::history::{HISTORY_FILE, History};
-use super::loader::{AugmentedDataset, DetectionBatcher};
+use super::loader::{AugmentedDataset, DetectionBatch, DetectionBatcher};
 use super::metrics::{ApMetric, ImagesPerSecond, LossPart, LossPartMetric};
 use super::policy::EpochEndPolicy;
-use super::report::{RunMessage, RunOutput};
+use super::report::{MessageSink, RunMessage, RunOutput};
 use super::schedule::DetectorSchedule;
 use super::step::TrainingModel;
 use crate::boxes::NmsConfig;
@@ -230,6 +230,8 @@ fn remove_stale_temporary_files(run: &Path) {
     }
 }
 
+/// A run from `history` on: open the data, build the model, the loaders and the learner,
+/// train, and write the outcome.
 fn launch(
     run: &Path,
     config: &TrainConfig,
@@ -240,17 +242,89 @@ fn launch(
     output: RunOutput,
 ) -> Result<RunReport, RunError> {
     let say = output.messages.clone();
-    let started = Instant::now();
-    let deadline = max_minutes.map(|m| started + Duration::from_secs_f64(m * 60.0));
+    let deadline = max_minutes.map(|m| Instant::now() + Duration::from_secs_f64(m * 60.0));
     let epochs_done = history.epochs.last().map_or(0, |e| e.epoch);
-    let limit = |d: FaceDataset| match data.max_images {
-        Some(n) => d.truncated(n),
-        None => d,
-    };
+    let (train_images, val_images) = open_data(data, &say)?;
+    let steps_per_epoch = train_images.len().div_ceil(config.batch_size);
+    let (train_loader, val_loader) = loaders(config, train_images, val_images, epochs_done);
+
+    let device = devices.first().cloned().unwrap_or_else(Device::flex);
+    device.seed(config.seed);
+    let model = initial_model(config, data, epochs_done, &device, &say)?;
+    let lr_factor = Arc::new(Mutex::new(1.0));
+    let schedule = DetectorSchedule::new(
+        config.learning_rate,
+        config.min_learning_rate,
+        config.warmup_epochs * steps_per_epoch,
+        config.epochs * steps_per_epoch,
+        lr_factor.clone(),
+    );
+    let optimizer = AdamConfig::new()
+        .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
+        .init();
+
+    let interrupter = Interrupter::new();
+    if let Some(deadline) = deadline {
+        stop_at(deadline, interrupter.clone());
+    }
+    let nan_reason = Arc::new(Mutex::new(None));
+    let policy = EpochEndPolicy::new(
+        run.to_path_buf(),
+        history,
+        config,
+        deadline,
+        lr_factor,
+        say.clone(),
+    );
+    let selector = FaceSelector::new(NmsConfig::evaluation());
+    let mut training = SupervisedTraining::new(run, train_loader, val_loader)
+        .metrics((
+            LossMetric::new(),
+            LossPartMetric::new(LossPart::Location)
+                .stopping_on_nan(interrupter.clone(), nan_reason.clone()),
+            LossPartMetric::new(LossPart::Confidence),
+        ))
+        .metric_valid_numeric(ApMetric::new(selector))
+        .metric_train_numeric(LearningRateMetric::new())
+        .metric_train_numeric(ImagesPerSecond::default())
+        .with_default_checkpointers()
+        .with_checkpointing_strategy(checkpoint_strategy(selector))
+        .early_stopping(policy.clone())
+        .with_interrupter(interrupter)
+        .renderer(output.progress)
+        .num_epochs(config.epochs);
+    if devices.len() > 1 {
+        training = training.with_training_strategy(TrainingStrategy::Default(
+            ExecutionStrategy::multi(devices, MultiDeviceOptim::OptimMainDevice),
+        ));
+    }
+    if epochs_done > 0 {
+        say(RunMessage::Resuming(epochs_done));
+        training = training.checkpoint(epochs_done);
+    }
+    let result = training.launch(Learner::new(model, optimizer, schedule));
+    if let Some(error) = &result.error {
+        return Err(RunError::Training(error.to_string()));
+    }
+    let interrupted = result.interrupted.as_ref().map(|i| {
+        i.reason
+            .clone()
+            .unwrap_or_else(|| "interrupted".to_string())
+    });
+    let nan = nan_reason.lock().expect("reason lock").clone();
+    finish(run, config, policy.history(), [nan, interrupted], &device)
+}
+
+/// The training and validation images (each split must have some).
+fn open_data(data: &RunData, say: &MessageSink) -> Result<(FaceDataset, FaceDataset), RunError> {
     let train_images = FaceDataset::open(&data.train)?;
     let val_images = FaceDataset::open(std::slice::from_ref(&data.val))?;
     say(RunMessage::TrainingData(train_images.stats()));
     say(RunMessage::ValidationData(val_images.stats()));
+    let limit = |d: FaceDataset| match data.max_images {
+        Some(n) => d.truncated(n),
+        None => d,
+    };
     let (train_images, val_images) = (limit(train_images), limit(val_images));
     let folders = |dirs: &[PathBuf]| {
         let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
@@ -271,81 +345,83 @@ fn launch(
     if let Some(n) = data.max_images {
         say(RunMessage::FirstImages(n));
     }
+    Ok((train_images, val_images))
+}
 
-    let device = devices.first().cloned().unwrap_or_else(Device::flex);
-    device.seed(config.seed);
-    // Parameters live on the autodiff view of the device so that steps can take gradients.
-    let mut model = TrainingModel::new(config, &device.clone().autodiff())
-        .map_err(|e| RunError::Training(e.to_string()))?;
-    // A resumed run loads its checkpoint instead.
-    if let (Some(init), 0) = (&data.init, epochs_done) {
-        model.ssd = initial_weights(init, config, &device.clone().autodiff())?;
-        say(RunMessage::StartingFrom(init.clone()));
-    }
-
-    let steps_per_epoch = train_images.len().div_ceil(config.batch_size);
-    let lr_factor = Arc::new(Mutex::new(1.0));
-    let schedule = DetectorSchedule::new(
-        config.learning_rate,
-        config.min_learning_rate,
-        config.warmup_epochs * steps_per_epoch,
-        config.epochs * steps_per_epoch,
-        lr_factor.clone(),
-    );
-    let optimizer = AdamConfig::new()
-        .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay as f32)))
-        .init();
-
-    let batcher = DetectionBatcher::new(&config.model);
-    let train_set = AugmentedDataset::new(
+/// Batches of augmented training images in a fresh order each epoch (continuing after
+/// `epochs_done`), and of plain validation images.
+fn loaders(
+    config: &TrainConfig,
+    train_images: FaceDataset,
+    val_images: FaceDataset,
+    epochs_done: usize,
+) -> (
+    Arc<dyn DataLoader<DetectionBatch>>,
+    Arc<dyn DataLoader<DetectionBatch>>,
+) {
+    let dataset = |images, augment, shuffle, epochs_done| {
+        AugmentedDataset::new(
+            images,
+            augment,
+            config.model.clone(),
+            config.target_rules(),
+            config.seed,
+            shuffle,
+            epochs_done,
+        )
+    };
+    let train_set = dataset(
         train_images,
         config.augment.clone(),
-        config.model.clone(),
-        config.target_rules(),
-        config.seed,
         true,
         epochs_done as u64,
     );
-    let val_set = AugmentedDataset::new(
-        val_images,
-        AugmentConfig::none(),
-        config.model.clone(),
-        config.target_rules(),
-        config.seed,
-        false,
-        0,
-    );
+    let val_set = dataset(val_images, AugmentConfig::none(), false, 0);
     // The dataset shuffles itself, per epoch and reproducibly across resumes.
-    let mut train_loader = DataLoaderBuilder::new(batcher.clone()).batch_size(config.batch_size);
-    let mut val_loader = DataLoaderBuilder::new(batcher).batch_size(config.batch_size);
-    if config.workers > 0 {
-        train_loader = train_loader.num_workers(config.workers);
-        val_loader = val_loader.num_workers(config.workers);
-    }
-    let train_loader = train_loader.build(train_set);
-    let val_loader = val_loader.build(val_set);
+    let batcher = DetectionBatcher::new(&config.model);
+    let builder = || {
+        let builder = DataLoaderBuilder::new(batcher.clone()).batch_size(config.batch_size);
+        if config.workers > 0 {
+            builder.num_workers(config.workers)
+        } else {
+            builder
+        }
+    };
+    (builder().build(train_set), builder().build(val_set))
+}
 
-    let interrupter = Interrupter::new();
-    let nan_reason = Arc::new(Mutex::new(None));
-    if let Some(deadline) = deadline {
-        // The policy stops between epochs when the next one would not fit; this stops an
-        // epoch that alone overruns the limit (its partial work is discarded).
-        let interrupter = interrupter.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-            interrupter.stop(Some("time limit reached during an epoch"));
-        });
+/// The network to train, on the autodiff view of `device` so that steps can take gradients:
+/// random, or the `init` weights for a new run (a resumed run loads its checkpoint later).
+fn initial_model(
+    config: &TrainConfig,
+    data: &RunData,
+    epochs_done: usize,
+    device: &Device,
+    say: &MessageSink,
+) -> Result<TrainingModel, RunError> {
+    let device = device.clone().autodiff();
+    let mut model =
+        TrainingModel::new(config, &device).map_err(|e| RunError::Training(e.to_string()))?;
+    if let (Some(init), 0) = (&data.init, epochs_done) {
+        model.ssd = initial_weights(init, config, &device)?;
+        say(RunMessage::StartingFrom(init.clone()));
     }
-    let policy = EpochEndPolicy::new(
-        run.to_path_buf(),
-        history,
-        config,
-        deadline,
-        lr_factor,
-        say.clone(),
-    );
-    let selector = FaceSelector::new(NmsConfig::evaluation());
-    let checkpoints = ComposedCheckpointingStrategy::builder()
+    Ok(model)
+}
+
+/// Stop the run at `deadline` even inside an epoch. The policy stops between epochs when the
+/// next one would not fit; this stops an epoch that alone overruns the limit (its partial work
+/// is discarded).
+fn stop_at(deadline: Instant, interrupter: Interrupter) {
+    std::thread::spawn(move || {
+        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+        interrupter.stop(Some("time limit reached during an epoch"));
+    });
+}
+
+/// Keep the last two epochs' checkpoints and the best one by validation AP.
+fn checkpoint_strategy(selector: FaceSelector) -> ComposedCheckpointingStrategy {
+    ComposedCheckpointingStrategy::builder()
         .add(KeepLastNCheckpoints::new(2))
         .add(MetricCheckpointingStrategy::new(
             &ApMetric::new(selector),
@@ -353,51 +429,23 @@ fn launch(
             Direction::Highest,
             Split::Valid,
         ))
-        .build();
+        .build()
+}
 
-    let mut training = SupervisedTraining::new(run, train_loader, val_loader)
-        .metrics((
-            LossMetric::new(),
-            LossPartMetric::new(LossPart::Location)
-                .stopping_on_nan(interrupter.clone(), nan_reason.clone()),
-            LossPartMetric::new(LossPart::Confidence),
-        ))
-        .metric_valid_numeric(ApMetric::new(selector))
-        .metric_train_numeric(LearningRateMetric::new())
-        .metric_train_numeric(ImagesPerSecond::default())
-        .with_default_checkpointers()
-        .with_checkpointing_strategy(checkpoints)
-        .early_stopping(policy.clone())
-        .with_interrupter(interrupter)
-        .renderer(output.progress)
-        .num_epochs(config.epochs);
-    if devices.len() > 1 {
-        training = training.with_training_strategy(TrainingStrategy::Default(
-            ExecutionStrategy::multi(devices, MultiDeviceOptim::OptimMainDevice),
-        ));
-    }
-    if epochs_done > 0 {
-        say(RunMessage::Resuming(epochs_done));
-        training = training.checkpoint(epochs_done);
-    }
-    let learner = Learner::new(model, optimizer, schedule);
-    let result = training.launch(learner);
-
-    let mut history = policy.history();
-    if let Some(error) = &result.error {
-        return Err(RunError::Training(error.to_string()));
-    }
-    let nan = nan_reason.lock().expect("reason lock").clone();
-    let stopped = nan.or_else(|| history.stopped.clone()).or_else(|| {
-        result.interrupted.as_ref().map(|i| {
-            i.reason
-                .clone()
-                .unwrap_or_else(|| "interrupted".to_string())
-        })
-    });
+/// Record why the run stopped early, save the history and write the weights files. The reason
+/// is a NaN loss first, else the policy's (early stopping, time limit between epochs), else the
+/// interruption's (time limit inside an epoch).
+fn finish(
+    run: &Path,
+    config: &TrainConfig,
+    mut history: History,
+    [nan, interrupted]: [Option<String>; 2],
+    device: &Device,
+) -> Result<RunReport, RunError> {
+    let stopped = nan.or_else(|| history.stopped.clone()).or(interrupted);
     history.stopped = stopped.clone();
     history.save(run).map_err(|e| file_error(run, e))?;
-    export_weights(run, config, &history, &device)?;
+    export_weights(run, config, &history, device)?;
     Ok(RunReport {
         epochs_done: history.epochs.last().map_or(0, |e| e.epoch),
         stopped,
