@@ -8,6 +8,7 @@
 //! the same code serves native and browser callers.
 
 use burn::prelude::*;
+use burn::tensor::ExecutionError;
 use burn::tensor::activation::softmax;
 
 use crate::boxes::{Corners, NmsConfig, Scored, non_max_suppression, to_source_pixels};
@@ -35,7 +36,7 @@ pub struct Face {
 pub enum DetectError {
     /// Reading the network output back from the device failed.
     #[error("reading the network output from the device failed: {0}")]
-    Readback(String),
+    Readback(#[source] ExecutionError),
 }
 
 /// Values per row of [`BoxDecoder::candidates`]: the face probability, then the box's
@@ -216,7 +217,7 @@ impl Detector {
         let data = self
             .candidates(image)
             .try_into_data()
-            .map_err(|e| DetectError::Readback(format!("{e:?}")))?;
+            .map_err(DetectError::Readback)?;
         Ok(self.select(&data, image.width, image.height))
     }
 
@@ -226,7 +227,7 @@ impl Detector {
             .candidates(image)
             .into_data_async()
             .await
-            .map_err(|e| DetectError::Readback(format!("{e:?}")))?;
+            .map_err(DetectError::Readback)?;
         Ok(self.select(&data, image.width, image.height))
     }
 

@@ -49,21 +49,46 @@ fn register_font() {
     });
 }
 
-/// Draw `series` into a PNG at `path`.
-pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<(), String> {
+/// The bitmap backend's own error type.
+type BitmapError = <BitMapBackend<'static> as DrawingBackend>::ErrorType;
+
+/// Why a chart could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    /// Drawing failed.
+    #[error("cannot draw the chart: {0}")]
+    Draw(#[source] DrawingAreaErrorKind<BitmapError>),
+    /// The PNG could not be written.
+    #[error("cannot write {path}")]
+    Write {
+        /// The chart's file.
+        path: std::path::PathBuf,
+        /// The failure.
+        #[source]
+        source: image::ImageError,
+    },
+}
+
+/// Draw `series` into a PNG at `path` (written whole or not at all).
+pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<(), PlotError> {
     register_font();
     let mut pixels = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut pixels, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(&root, chart, series).map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
+        draw(&root, chart, series).map_err(PlotError::Draw)?;
+        root.present().map_err(PlotError::Draw)?;
     }
-    let image = image::RgbImage::from_raw(WIDTH, HEIGHT, pixels).ok_or("chart buffer size")?;
-    let tmp = path.with_extension("png.tmp");
+    let image = image::RgbImage::from_raw(WIDTH, HEIGHT, pixels)
+        .expect("the buffer was made for this size");
+    let mut png = Vec::new();
+    let write_error = |source| PlotError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     image
-        .save_with_format(&tmp, image::ImageFormat::Png)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(write_error)?;
+    crate::atomic_write(path, &png).map_err(|e| write_error(image::ImageError::IoError(e)))
 }
 
 fn draw<DB: DrawingBackend>(

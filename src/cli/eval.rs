@@ -136,7 +136,7 @@ fn write_report(out: &Path, report: &EvalReport, label: &str) -> anyhow::Result<
     std::fs::write(&json, serde_json::to_string_pretty(report)? + "\n")
         .with_context(|| format!("cannot write {}", json.display()))?;
     let chart = out.join("pr_curve.png");
-    draw_pr_curve(&chart, report, label).map_err(anyhow::Error::msg)?;
+    draw_pr_curve(&chart, report, label)?;
     eprintln!("wrote {} and {}", json.display(), chart.display());
     Ok(())
 }

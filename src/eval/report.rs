@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::boxes::{Corners, Scored};
 use crate::data::{DatasetError, FaceDataset};
 use crate::detector::Detector;
-use crate::plots::{Chart, Series, line_chart};
+use crate::plots::{Chart, PlotError, Series, line_chart};
 use crate::preprocess::{ImageView, PixelFormat};
 
 use super::ap::{GroundTruth, ImageEval, PrCurve, SizeRange, average_precision, pr_curve};
@@ -133,7 +133,7 @@ impl std::fmt::Display for EvalReport {
 }
 
 /// The precision-recall curve as a PNG chart.
-pub fn draw_pr_curve(path: &Path, report: &EvalReport, label: &str) -> Result<(), String> {
+pub fn draw_pr_curve(path: &Path, report: &EvalReport, label: &str) -> Result<(), PlotError> {
     let all = &report.results[0];
     let name = format!("{label} (AP {:.3})", all.ap);
     let points = report

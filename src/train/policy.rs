@@ -15,7 +15,7 @@ use super::config::TrainConfig;
 use super::history::{EpochRecord, History};
 use super::metrics::names;
 use super::report::{MessageSink, RunMessage};
-use crate::plots::{Chart, Series, line_chart};
+use crate::plots::{Chart, PlotError, Series, line_chart};
 
 /// Longest wait for an epoch's checkpoint to be written before its history is.
 const CHECKPOINT_WAIT: Duration = Duration::from_secs(300);
@@ -165,7 +165,7 @@ impl EarlyStoppingStrategy for EpochEndPolicy {
 }
 
 /// `loss.png`, `learning_rate.png` and `val_ap.png` in the run folder.
-pub fn draw_curves(run: &std::path::Path, history: &History) -> Result<(), String> {
+pub fn draw_curves(run: &std::path::Path, history: &History) -> Result<(), PlotError> {
     let series = |name, f: fn(&EpochRecord) -> f64| Series {
         name,
         points: history
