@@ -12,7 +12,9 @@ use ssdface::boxes::NmsConfig;
 use ssdface::detector::{Detector, Face};
 use ssdface::preprocess::{ImageView, PixelFormat};
 
-use super::{draw, inputs, model_source::ModelArgs};
+use ssdface::plots::draw_faces;
+
+use super::{inputs, model_source::ModelArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct DetectArgs {
@@ -100,8 +102,9 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
             Ok((result, rgb)) => {
                 // A drawing that cannot be written is reported; the detections are kept.
                 if let Some(out) = drawn.as_ref().map(|paths| &paths[index])
-                    && let Err(error) = draw::faces(rgb, &result.faces)
-                        .save(out)
+                    && let Err(error) = draw_faces(rgb, &result.faces)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|drawn| Ok(drawn.save(out)?))
                         .with_context(|| format!("cannot write {}", out.display()))
                 {
                     report(error);

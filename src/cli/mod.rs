@@ -3,11 +3,9 @@
 #[cfg(feature = "train")]
 mod backend;
 mod detect;
-mod draw;
 mod eval;
 #[cfg(feature = "train")]
 mod export;
-mod font;
 mod info;
 mod inputs;
 mod model_source;
