@@ -5,7 +5,7 @@
 //! - [`preprocess`]: pixel buffers to normalised input tensors.
 //! - [`weights`]: saving and loading trained weights (f32 or f16), from files or bytes.
 //! - [`detector`]: the whole pipeline, image in, faces out.
-//! - `photo` (feature `cli`): photo files decoded upright, truncated files refused.
+//! - `photo` (feature `images`): photo files decoded upright, truncated files refused.
 //! - `web` (feature `web`): the browser API over the detector.
 //! - `train` (feature `train`): native training; [`eval`]: WIDER FACE-style evaluation.
 
@@ -17,9 +17,9 @@ pub mod default_model;
 pub mod detector;
 pub mod eval;
 pub mod model;
-#[cfg(feature = "cli")]
+#[cfg(feature = "images")]
 pub mod photo;
-#[cfg(feature = "cli")]
+#[cfg(feature = "images")]
 pub mod plots;
 pub mod preprocess;
 #[cfg(feature = "train")]
