@@ -1,22 +1,13 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need (skipping what is present: the wasm32 Rust
-# target, wasm-bindgen's CLI, Debian's Chromium, the npm packages of tests/browser), then checks
-# formatting and lints and runs every test. CI (.ci/run) runs exactly this.
+# The test command: installs what the tests need (skipping what is present: Debian's
+# Chromium, the npm packages of tests/browser; build.sh adds the wasm32 Rust target and
+# wasm-bindgen's CLI), then checks formatting and lints and runs every test. CI (.ci/run) runs
+# exactly this.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 # Build cache outside the clone, so a fresh clone rebuilds incrementally.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ssdface-target}"
-
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-    rustup target add wasm32-unknown-unknown
-fi
-
-# wasm-bindgen's CLI, pinned to the library's version (build.sh checks it too).
-version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
-if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $version"; then
-    cargo install wasm-bindgen-cli --version "$version"
-fi
 
 # Debian's Chromium for the browser tests (never a downloaded browser).
 if [ ! -x /usr/bin/chromium ]; then
@@ -39,6 +30,8 @@ fi
 
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
+# The WebAssembly build (the browser tests use it; it sets up its own tools first).
+./build.sh
 cargo clippy --profile wasm-small --lib --target wasm32-unknown-unknown --no-default-features \
     --features web -- -D warnings
 cargo test --release

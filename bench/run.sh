@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ssdface-target}"
 out=bench/out
 data=../shared/data/val
+wider=../shared/data/wider-dev
 python=bench/.venv/bin/python
 
 step() { printf '\n== %s\n' "$*"; }
@@ -55,6 +56,22 @@ mv "$out/eval/ssdface-iou50/predictions" "$out/predictions/ssdface"
 # of the time here.
 wasm_peers=faceapi-ssd-mobilenetv1@wasm,faceapi-tiny@wasm,human-blazeface@wasm
 node bench/browser_peers.mjs predict --data "$data" --out "$out/predictions" --detectors "$wasm_peers"
+
+step "accuracy: predictions on $wider (WIDER FACE easy, medium, hard)"
+# The settings list the same images; the peers predict once (on easy/'s copy) and every
+# detector's boxes are scored against the three settings by one `ssdface eval`.
+rm -rf "$out/wider-predictions" "$out/wider-eval"
+"$ssdface" eval --data "$wider" --weights "$weights" --out "$out/wider-eval/ssdface" >/dev/null
+mkdir -p "$out/wider-predictions"
+mv "$out/wider-eval/ssdface/predictions" "$out/wider-predictions/ssdface"
+"$python" bench/native_peers.py predict --data "$wider/easy" --out "$out/wider-predictions"
+node bench/browser_peers.mjs predict --data "$wider/easy" --out "$out/wider-predictions" \
+    --detectors "$wasm_peers"
+for predictions in "$out"/wider-predictions/*/; do
+    name=$(basename "$predictions")
+    "$ssdface" eval --data "$wider" --predictions "$predictions" --out "$out/wider-eval/$name" \
+        2>/dev/null | sed -n '/^WIDER FACE settings/,$p' | sed "s/^/$name: /"
+done
 
 step "accuracy: scores"
 for predictions in "$out"/predictions/*/; do

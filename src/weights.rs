@@ -199,53 +199,28 @@ fn serde_json_string(config: &SsdConfig) -> String {
 
 /// Fields that change parameter shapes or meaning, named where two configs differ.
 fn architecture_differences(expected: &SsdConfig, found: &SsdConfig) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut check = |name: &str, a: String, b: String| {
-        if a != b {
-            out.push(format!("{name}: expected {a}, file has {b}"));
-        }
+    // Each field as text, so that fields of every type compare and print alike.
+    let fields = |c: &SsdConfig| {
+        [
+            ("width_multiplier", c.width_multiplier.to_string()),
+            ("stem_channels", c.stem_channels.to_string()),
+            ("stages", format!("{:?}", c.stages)),
+            ("extra_channels", format!("{:?}", c.extra_channels)),
+            ("min_sizes", format!("{:?}", c.min_sizes)),
+            ("aspect_ratios", format!("{:?}", c.aspect_ratios)),
+            ("variances", format!("{:?}", c.variances)),
+            (
+                "pixel normalisation",
+                format!("{}/{}", c.pixel_mean, c.pixel_std),
+            ),
+        ]
     };
-    check(
-        "width_multiplier",
-        expected.width_multiplier.to_string(),
-        found.width_multiplier.to_string(),
-    );
-    check(
-        "stem_channels",
-        expected.stem_channels.to_string(),
-        found.stem_channels.to_string(),
-    );
-    check(
-        "stages",
-        format!("{:?}", expected.stages),
-        format!("{:?}", found.stages),
-    );
-    check(
-        "extra_channels",
-        format!("{:?}", expected.extra_channels),
-        format!("{:?}", found.extra_channels),
-    );
-    check(
-        "min_sizes",
-        format!("{:?}", expected.min_sizes),
-        format!("{:?}", found.min_sizes),
-    );
-    check(
-        "aspect_ratios",
-        format!("{:?}", expected.aspect_ratios),
-        format!("{:?}", found.aspect_ratios),
-    );
-    check(
-        "variances",
-        format!("{:?}", expected.variances),
-        format!("{:?}", found.variances),
-    );
-    check(
-        "pixel normalisation",
-        format!("{}/{}", expected.pixel_mean, expected.pixel_std),
-        format!("{}/{}", found.pixel_mean, found.pixel_std),
-    );
-    out
+    fields(expected)
+        .into_iter()
+        .zip(fields(found))
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((name, a), (_, b))| format!("{name}: expected {a}, file has {b}"))
+        .collect()
 }
 
 /// Casts every float parameter (running statistics included) to one dtype.

@@ -409,16 +409,6 @@ fn ssdface_within(seconds: u64, args: &[&str]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// Fails unless the command failed with a message containing `expected` and without a panic.
-fn assert_refused(output: &Output, expected: &str, what: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success() && stderr.contains(expected) && !stderr.contains("panicked"),
-        "{what}: {:?}\n{stderr}",
-        output.status
-    );
-}
-
 #[test]
 fn absurd_options_are_refused_with_a_clear_message() {
     let photo = common::val_image(PHOTO);
@@ -449,7 +439,7 @@ fn absurd_options_are_refused_with_a_clear_message() {
         ),
     ] {
         let output = ssdface(&["detect", photo, option, value]);
-        assert_refused(&output, expected, &format!("{option} {value}"));
+        common::assert_refused(&output, expected, &format!("{option} {value}"));
         assert!(output.stdout.is_empty(), "{option} {value}: no results");
     }
     // An input size that would need gigabytes is refused before anything is allocated.
@@ -459,7 +449,7 @@ fn absurd_options_are_refused_with_a_clear_message() {
             args.push(photo);
         }
         let output = ssdface_within(60, &args);
-        assert_refused(&output, "from 32 to 4096 pixels", command);
+        common::assert_refused(&output, "from 32 to 4096 pixels", command);
     }
 }
 
@@ -559,7 +549,7 @@ fn a_truncated_jpeg_is_reported_not_detected() {
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let whole = common::val_image(OTHER_PHOTO);
     let output = ssdface(&["detect", cut.to_str().unwrap(), whole.to_str().unwrap()]);
-    assert_refused(&output, "truncated JPEG", "half a JPEG");
+    common::assert_refused(&output, "truncated JPEG", "half a JPEG");
     // The other photo is still detected.
     let results = stdout_json(&output);
     assert_eq!(results.as_array().unwrap().len(), 1, "{results}");
@@ -574,14 +564,14 @@ fn results_are_never_lost_to_an_output_problem() {
     // --json into a missing folder fails before any detection.
     let missing = dir.join("missing/out.json");
     let output = ssdface(&["detect", photo, "--json", missing.to_str().unwrap()]);
-    assert_refused(&output, "is not a folder", "--json into a missing folder");
+    common::assert_refused(&output, "is not a folder", "--json into a missing folder");
 
     // A drawing that cannot be written is an error; the image's faces are still printed.
     let blocker = dir.join("blocker");
     std::fs::write(&blocker, "a file where a folder is expected").unwrap();
     let drawn = blocker.join("out.png");
     let output = ssdface(&["detect", photo, "--draw", drawn.to_str().unwrap()]);
-    assert_refused(&output, "cannot write", "--draw into a file");
+    common::assert_refused(&output, "cannot write", "--draw into a file");
     let results = stdout_json(&output);
     assert_eq!(results.as_array().unwrap().len(), 1, "{results}");
     assert!(!results[0]["faces"].as_array().unwrap().is_empty());

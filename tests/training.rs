@@ -193,16 +193,6 @@ fn a_run_killed_mid_epoch_resumes_to_the_same_result() {
     assert_eq!((config.input_width, config.input_height), (160, 120));
 }
 
-/// Fails unless the command failed with `expected` in its message and without a panic.
-fn assert_refused(output: &std::process::Output, expected: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success() && stderr.contains(expected) && !stderr.contains("panicked"),
-        "{:?}\n{stderr}",
-        output.status
-    );
-}
-
 #[test]
 fn settings_and_data_that_cannot_train_are_refused() {
     let dir = common::scratch("refused_runs");
@@ -226,7 +216,7 @@ fn settings_and_data_that_cannot_train_are_refused() {
         .args(["train", "--resume", run.to_str().unwrap()])
         .output()
         .unwrap();
-    assert_refused(&output, "batch_size must be at least 1, got 0");
+    common::assert_refused(&output, "batch_size must be at least 1, got 0", "batch 0");
 
     // A labels file that lists no image: nothing to train on is an error, not a finished run.
     let empty = dir.join("empty");
@@ -243,7 +233,7 @@ fn settings_and_data_that_cannot_train_are_refused() {
         ])
         .output()
         .unwrap();
-    assert_refused(&output, "no training images");
+    common::assert_refused(&output, "no training images", "empty labels");
     assert!(!out.join(BEST_WEIGHTS).exists());
 }
 

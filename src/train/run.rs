@@ -161,6 +161,16 @@ pub fn start(
     )
 }
 
+/// The settings file of the run in `run`, and its settings.
+fn run_config(run: &Path) -> Result<(PathBuf, TrainConfig), RunError> {
+    let path = run.join(CONFIG_FILE);
+    if !path.exists() {
+        return Err(RunError::NotARun(run.to_path_buf()));
+    }
+    let config = TrainConfig::load(&path).map_err(|e| file_error(&path, e))?;
+    Ok((path, config))
+}
+
 /// Continue the run in `run` from its last complete checkpoint.
 pub fn resume(
     run: &Path,
@@ -168,11 +178,7 @@ pub fn resume(
     max_minutes: Option<f64>,
     output: RunOutput,
 ) -> Result<RunReport, RunError> {
-    let config_path = run.join(CONFIG_FILE);
-    if !config_path.exists() {
-        return Err(RunError::NotARun(run.to_path_buf()));
-    }
-    let config = TrainConfig::load(&config_path).map_err(|e| file_error(&config_path, e))?;
+    let (config_path, config) = run_config(run)?;
     config.validate().map_err(|source| RunError::Config {
         file: Some(config_path.clone()),
         source,
@@ -492,11 +498,7 @@ pub fn export_checkpoint(
     out: &Path,
     precision: Precision,
 ) -> Result<usize, RunError> {
-    let config_path = run.join(CONFIG_FILE);
-    if !config_path.exists() {
-        return Err(RunError::NotARun(run.to_path_buf()));
-    }
-    let config = TrainConfig::load(&config_path).map_err(|e| file_error(&config_path, e))?;
+    let (_, config) = run_config(run)?;
     let no_checkpoint = || RunError::NoCheckpoint {
         run: run.to_path_buf(),
         epoch,

@@ -125,6 +125,16 @@ pub fn assert_success(output: &std::process::Output, what: &str) {
     );
 }
 
+/// Fails unless the command failed with `expected` in its message and without a panic.
+pub fn assert_refused(output: &std::process::Output, expected: &str, what: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains(expected) && !stderr.contains("panicked"),
+        "{what}: {:?}\n{stderr}",
+        output.status
+    );
+}
+
 /// Run one of the Node.js check scripts of `tests/browser/` with `env`, print its log, and
 /// fail unless every check passed.
 pub fn run_node_checks(script: &str, env: &[(&str, &Path)]) {
