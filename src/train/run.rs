@@ -85,13 +85,16 @@ pub enum RunError {
     #[error(transparent)]
     Data(#[from] crate::data::DatasetError),
     /// A file of the run could not be read or written.
-    #[error("{path}: {message}")]
+    #[error("{path}: {source}")]
     File {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        message: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The network of the config cannot be built.
+    #[error(transparent)]
+    Model(#[from] crate::model::ConfigError),
     /// burn-train reported a failure.
     #[error("training failed: {0}")]
     Training(String),
@@ -121,10 +124,10 @@ pub enum RunError {
     },
 }
 
-fn file_error(path: &Path, e: impl std::fmt::Display) -> RunError {
+fn file_error(path: &Path, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> RunError {
     RunError::File {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: e.into(),
     }
 }
 
@@ -406,8 +409,7 @@ fn initial_model(
     say: &MessageSink,
 ) -> Result<TrainingModel, RunError> {
     let device = device.clone().autodiff();
-    let mut model =
-        TrainingModel::new(config, &device).map_err(|e| RunError::Training(e.to_string()))?;
+    let mut model = TrainingModel::new(config, &device)?;
     if let (Some(init), 0) = (&data.init, epochs_done) {
         model.ssd = initial_weights(init, config, &device)?;
         say(RunMessage::StartingFrom(init.clone()));
@@ -523,8 +525,7 @@ pub fn load_checkpoint(
 ) -> Result<Ssd, RunError> {
     let path = checkpoint_file(run, "model", epoch);
     let record = ModuleRecord::load(&path).map_err(|e| file_error(&path, e))?;
-    let model = TrainingModel::new(config, device)
-        .map_err(|e| RunError::Training(e.to_string()))?
+    let model = TrainingModel::new(config, device)?
         .try_load_record(record)
         .map_err(|e| file_error(&path, e))?;
     Ok(model.ssd)
