@@ -71,7 +71,7 @@ pub enum WeightsError {
     InvalidConfig(#[from] ConfigError),
     /// The parameters do not fit the network their config describes, or are not a record.
     #[error("weights do not fit the network described by their config: {0}")]
-    Record(String),
+    Record(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The weights are for another network than the one asked for.
     #[error("weights are for another network: {0}")]
     Mismatch(String),
@@ -98,7 +98,7 @@ pub fn to_bytes(
     let record = model
         .into_record()
         .into_bytes()
-        .map_err(|e| WeightsError::Record(e.to_string()))?;
+        .map_err(|e| WeightsError::Record(e.into()))?;
     let config_json = serde_json_string(config);
     let mut bytes = Vec::with_capacity(HEADER_LEN + config_json.len() + record.len());
     bytes.extend_from_slice(MAGIC);
@@ -114,11 +114,11 @@ pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<(SsdConfig, Ssd), Wei
     let (config, record) = split(bytes)?;
     let model = config.init(device)?;
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(record.to_vec()))
-        .map_err(|e| WeightsError::Record(e.to_string()))?
+        .map_err(|e| WeightsError::Record(e.into()))?
         .cast_to_module_dtype();
     let model = model
         .try_load_record(record)
-        .map_err(|e| WeightsError::Record(e.to_string()))?;
+        .map_err(|e| WeightsError::Record(e.into()))?;
     Ok((config, model))
 }
 

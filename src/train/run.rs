@@ -97,7 +97,7 @@ pub enum RunError {
     Model(#[from] crate::model::ConfigError),
     /// burn-train reported a failure.
     #[error("training failed: {0}")]
-    Training(String),
+    Training(#[source] Arc<burn::train::TrainingError>),
     /// The settings cannot give a working run.
     #[error("invalid training settings{}: {source}", .file.as_ref().map(|f| format!(" in {}", f.display())).unwrap_or_default())]
     Config {
@@ -312,8 +312,8 @@ fn launch(
         training = training.checkpoint(epochs_done);
     }
     let result = training.launch(Learner::new(model, optimizer, schedule));
-    if let Some(error) = &result.error {
-        return Err(RunError::Training(error.to_string()));
+    if let Some(error) = result.error.clone() {
+        return Err(RunError::Training(error));
     }
     let interrupted = result.interrupted.as_ref().map(|i| {
         i.reason
