@@ -13,7 +13,8 @@ fi
 # wasm-bindgen's CLI must match the library version exactly.
 version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
 if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $version"; then
-    cargo install wasm-bindgen-cli --version "$version"
+    # --force: also when cargo remembers an install whose binary is gone.
+    cargo install --force wasm-bindgen-cli --version "$version"
 fi
 
 cargo build --profile wasm-small --lib --target wasm32-unknown-unknown --no-default-features --features web
