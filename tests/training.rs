@@ -237,10 +237,11 @@ fn settings_and_data_that_cannot_train_are_refused() {
     assert!(!out.join(BEST_WEIGHTS).exists());
 }
 
-/// Half of the file at `path`, as a kill or a full disk would leave it.
-fn truncate_half(path: &Path) {
+/// The first `keep(length)` bytes of the file at `path`, as a kill or a full disk would leave
+/// it.
+fn truncate(path: &Path, keep: fn(usize) -> usize) {
     let bytes = std::fs::read(path).unwrap();
-    std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(path, &bytes[..keep(bytes.len())]).unwrap();
 }
 
 #[test]
@@ -260,12 +261,18 @@ fn damaged_runs_resume_from_their_newest_intact_checkpoint() {
     };
     let checkpoint = |kind: &str| run.join(format!("checkpoint/{kind}-3.bpk"));
 
-    // A cut model or optimiser file of the last epoch: that epoch is trained again from the
-    // one before it, with a warning, not a panic. Leftovers of interrupted writes go.
-    for (kind, named) in [("model", "model"), ("optim", "optimiser")] {
+    // A cut model, optimiser or scheduler file of the last epoch: that epoch is trained again
+    // from the one before it, with a warning, not a panic. Leftovers of interrupted writes go.
+    // The scheduler's record is a few scalars followed by padding: cut into its metadata.
+    let half: fn(usize) -> usize = |n| n / 2;
+    for (kind, named, keep) in [
+        ("model", "model", half),
+        ("optim", "optimiser", half),
+        ("scheduler", "scheduler", |_| 40),
+    ] {
         let leftover = run.join("history.json.tmp4242");
         std::fs::write(&leftover, vec![0u8; 4096]).unwrap();
-        truncate_half(&checkpoint(kind));
+        truncate(&checkpoint(kind), keep);
         let output = resume();
         common::assert_success(&output, "ssdface train --resume");
         let stderr = String::from_utf8_lossy(&output.stderr);
