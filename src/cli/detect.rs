@@ -32,7 +32,7 @@ pub struct DetectArgs {
     /// Faces scoring below this are dropped, 0 to 1 (use 0.01 for evaluation).
     #[arg(
         long,
-        default_value_t = 0.5,
+        default_value_t = NmsConfig::default().score_threshold,
         value_name = "T",
         allow_negative_numbers = true
     )]
@@ -40,7 +40,7 @@ pub struct DetectArgs {
     /// Boxes overlapping a better one by more than this IoU (0 to 1) are suppressed.
     #[arg(
         long,
-        default_value_t = 0.3,
+        default_value_t = NmsConfig::default().iou_threshold,
         value_name = "T",
         allow_negative_numbers = true
     )]
