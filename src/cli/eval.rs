@@ -11,8 +11,8 @@ use ssdface::boxes::{NmsConfig, Scored};
 use ssdface::data::FaceDataset;
 use ssdface::detector::Detector;
 use ssdface::eval::{
-    EvalReport, ImageEval, draw_pr_curve, evaluate, ground_truth, open_settings, read_submission,
-    score, setting_folders, write_submission,
+    EvalReport, draw_pr_curve, open_settings, predict, read_submission, score, setting_folders,
+    with_truth, write_submission,
 };
 
 use super::model_source::ModelArgs;
@@ -66,7 +66,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let mut text = String::new();
     let mut summary = Vec::new();
     for (setting, dataset) in &settings {
-        let report = score_predictions(dataset, &predictions, args.iou);
+        let report = score(&with_truth(dataset, predictions.clone()), args.iou);
         if !setting.is_empty() {
             text += &format!("{setting}:\n");
         }
@@ -104,29 +104,13 @@ fn run_model(args: &EvalArgs, dataset: &FaceDataset) -> anyhow::Result<Vec<Vec<S
         ProgressStyle::with_template("{bar:30} {pos}/{len} images, eta {eta}")
             .expect("valid template"),
     );
-    let (_, images) = evaluate(&detector, dataset, args.iou, |done| {
-        bar.set_position(done as u64)
-    })?;
+    let predictions = predict(&detector, dataset, |done| bar.set_position(done as u64))?;
     bar.finish_and_clear();
-    let predictions: Vec<_> = images.into_iter().map(|i| i.predictions).collect();
     let dir = args.out.join("predictions");
     write_submission(&dir, dataset, &predictions)
         .with_context(|| format!("cannot write {}", dir.display()))?;
     eprintln!("wrote {}", dir.display());
     Ok(predictions)
-}
-
-/// Score boxes (in the dataset's image order) against its labels.
-fn score_predictions(dataset: &FaceDataset, predictions: &[Vec<Scored>], iou: f32) -> EvalReport {
-    let images: Vec<ImageEval> = predictions
-        .iter()
-        .enumerate()
-        .map(|(index, boxes)| ImageEval {
-            truth: ground_truth(dataset, index),
-            predictions: boxes.clone(),
-        })
-        .collect();
-    score(&images, iou)
 }
 
 /// `report.json` and `pr_curve.png` in `out`.

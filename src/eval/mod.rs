@@ -11,7 +11,8 @@ mod submission;
 pub use ap::{GroundTruth, ImageEval, PrCurve, SizeRange, average_precision, pr_curve};
 #[cfg(feature = "images")]
 pub use report::{
-    EvalReport, SIZE_RANGES, SizeResult, draw_pr_curve, evaluate, ground_truth, score,
+    EvalReport, SIZE_RANGES, SizeResult, draw_pr_curve, evaluate, ground_truth, predict, score,
+    with_truth,
 };
 #[cfg(feature = "images")]
 pub use settings::{SettingsError, WIDER_SETTINGS, open_settings, setting_folders};

@@ -51,9 +51,20 @@ pub fn evaluate(
     detector: &Detector,
     dataset: &FaceDataset,
     iou_threshold: f32,
-    mut on_image: impl FnMut(usize),
+    on_image: impl FnMut(usize),
 ) -> Result<(EvalReport, Vec<ImageEval>), DatasetError> {
-    let mut images = Vec::with_capacity(dataset.len());
+    let images = with_truth(dataset, predict(detector, dataset, on_image)?);
+    Ok((score(&images, iou_threshold), images))
+}
+
+/// The boxes `detector` finds in every image of `dataset`, in its order. `on_image` is called
+/// after each image (for progress).
+pub fn predict(
+    detector: &Detector,
+    dataset: &FaceDataset,
+    mut on_image: impl FnMut(usize),
+) -> Result<Vec<Vec<Scored>>, DatasetError> {
+    let mut predictions = Vec::with_capacity(dataset.len());
     for index in 0..dataset.len() {
         let sample = dataset.load(index)?;
         let (w, h) = sample.image.dimensions();
@@ -63,19 +74,31 @@ pub fn evaluate(
             path: dataset.path(index).to_path_buf(),
             message: e.to_string(),
         })?;
-        images.push(ImageEval {
-            truth: ground_truth(dataset, index),
-            predictions: faces
+        predictions.push(
+            faces
                 .iter()
                 .map(|f| Scored {
                     bbox: Corners::from_xywh(f.x, f.y, f.width, f.height),
                     score: f.score,
                 })
                 .collect(),
-        });
+        );
         on_image(index + 1);
     }
-    Ok((score(&images, iou_threshold), images))
+    Ok(predictions)
+}
+
+/// Boxes (in `dataset`'s image order, from [`predict`] or a submission) beside each image's
+/// labelled faces, ready to [`score`].
+pub fn with_truth(dataset: &FaceDataset, predictions: Vec<Vec<Scored>>) -> Vec<ImageEval> {
+    predictions
+        .into_iter()
+        .enumerate()
+        .map(|(index, predictions)| ImageEval {
+            truth: ground_truth(dataset, index),
+            predictions,
+        })
+        .collect()
 }
 
 /// The labelled faces of image `index`, as the protocol sees them.
