@@ -147,15 +147,39 @@ pub enum ConfigError {
     #[error("{0} must be positive and finite")]
     NotPositive(&'static str),
     /// A size or count that would build no network or one too large to allocate.
-    #[error("{field} must be {range}, got {value}")]
-    OutOfRange {
-        /// The setting.
-        field: String,
-        /// What it must be.
-        range: &'static str,
-        /// What it is.
-        value: String,
-    },
+    #[error(transparent)]
+    OutOfRange(#[from] OutOfRange),
+}
+
+/// A setting outside the range it must be in, named as in the config file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field} must be {range}, got {value}")]
+pub struct OutOfRange {
+    /// The setting.
+    pub field: String,
+    /// What it must be.
+    pub range: &'static str,
+    /// What it is.
+    pub value: String,
+}
+
+/// `Ok` when `ok`, else the [`OutOfRange`] error naming `field`, its `range` and `value`:
+/// the one check behind every config's validation.
+pub(crate) fn ensure(
+    field: impl Into<String>,
+    range: &'static str,
+    value: impl std::fmt::Display,
+    ok: bool,
+) -> Result<(), OutOfRange> {
+    if ok {
+        Ok(())
+    } else {
+        Err(OutOfRange {
+            field: field.into(),
+            range,
+            value: value.to_string(),
+        })
+    }
 }
 
 /// The most channels a layer may have before the width multiplier.
@@ -204,37 +228,26 @@ impl SsdConfig {
     /// Bounds on every size and count, so that a config (from a weights file, say) cannot ask
     /// for a network that has no channels or that would not fit in memory.
     fn validate_sizes(&self) -> Result<(), ConfigError> {
-        let check = |field: String, range: &'static str, value: String, ok: bool| {
-            if ok {
-                Ok(())
-            } else {
-                Err(ConfigError::OutOfRange {
-                    field,
-                    range,
-                    value,
-                })
-            }
-        };
         let counted = |v: usize| (1..=MAX_COUNT).contains(&v);
         let channels = |v: usize| (1..=MAX_CHANNELS).contains(&v);
         let positive = |v: f32| v.is_finite() && v > 0.0;
         let multiplier = self.width_multiplier;
-        check(
-            "width_multiplier".into(),
+        ensure(
+            "width_multiplier",
             "at most 4",
             multiplier.to_string(),
             multiplier <= 4.0,
         )?;
         let stem = self.stem_channels;
-        check(
-            "stem_channels".into(),
+        ensure(
+            "stem_channels",
             "1 to 2048",
             stem.to_string(),
             channels(stem),
         )?;
         let stages = self.stages.len();
-        check(
-            "stages".into(),
+        ensure(
+            "stages",
             "1 to 16 stages",
             stages.to_string(),
             counted(stages),
@@ -242,23 +255,23 @@ impl SsdConfig {
         for (i, stage) in self.stages.iter().enumerate() {
             let field = |name: &str| format!("stages[{i}].{name}");
             let t = stage.expansion;
-            check(field("expansion"), "1 to 16", t.to_string(), counted(t))?;
+            ensure(field("expansion"), "1 to 16", t.to_string(), counted(t))?;
             let c = stage.channels;
-            check(field("channels"), "1 to 2048", c.to_string(), channels(c))?;
+            ensure(field("channels"), "1 to 2048", c.to_string(), channels(c))?;
             let n = stage.repeats;
-            check(field("repeats"), "1 to 16", n.to_string(), counted(n))?;
+            ensure(field("repeats"), "1 to 16", n.to_string(), counted(n))?;
             let s = stage.stride;
-            check(field("stride"), "1 or 2", s.to_string(), s == 1 || s == 2)?;
+            ensure(field("stride"), "1 or 2", s.to_string(), s == 1 || s == 2)?;
         }
         let extras = self.extra_channels.len();
-        check(
-            "extra_channels".into(),
+        ensure(
+            "extra_channels",
             "at most 16 layers",
             extras.to_string(),
             extras <= MAX_COUNT,
         )?;
         for (i, &c) in self.extra_channels.iter().enumerate() {
-            check(
+            ensure(
                 format!("extra_channels[{i}]"),
                 "1 to 2048",
                 c.to_string(),
@@ -267,7 +280,7 @@ impl SsdConfig {
         }
         for (i, sizes) in self.min_sizes.iter().enumerate() {
             let ok = sizes.len() <= MAX_COUNT && sizes.iter().all(|&v| positive(v));
-            check(
+            ensure(
                 format!("min_sizes[{i}]"),
                 "up to 16 positive sizes",
                 format!("{sizes:?}"),
@@ -276,35 +289,26 @@ impl SsdConfig {
         }
         let ratios = &self.aspect_ratios;
         let ok = ratios.len() <= MAX_COUNT && ratios.iter().all(|&v| positive(v));
-        check(
-            "aspect_ratios".into(),
+        ensure(
+            "aspect_ratios",
             "up to 16 positive ratios",
             format!("{ratios:?}"),
             ok,
         )?;
         let v = self.variances;
         let ok = positive(v.center) && positive(v.size);
-        check("variances".into(), "positive", format!("{v:?}"), ok)?;
+        ensure("variances", "positive", format!("{v:?}"), ok)?;
         let (mean, std) = (self.pixel_mean, self.pixel_std);
-        check(
-            "pixel_mean".into(),
-            "finite",
-            mean.to_string(),
-            mean.is_finite(),
-        )?;
-        check(
-            "pixel_std".into(),
-            "positive",
-            std.to_string(),
-            positive(std),
-        )?;
+        ensure("pixel_mean", "finite", mean.to_string(), mean.is_finite())?;
+        ensure("pixel_std", "positive", std.to_string(), positive(std))?;
         let weights = self.convolution_weights();
-        check(
-            "the network".into(),
+        ensure(
+            "the network",
             "at most 100 M weights",
             format!("{weights:.3e} weights"),
             weights <= MAX_PARAMETERS,
-        )
+        )?;
+        Ok(())
     }
 
     /// The convolution weights of the backbone and extra layers (the bulk of the parameters),

@@ -7,5 +7,8 @@ mod heads;
 mod layers;
 mod ssd;
 
-pub use config::{ConfigError, SsdConfig, StageConfig, parse_size};
+// The range check the training config shares.
+#[cfg(feature = "train")]
+pub(crate) use config::ensure;
+pub use config::{ConfigError, OutOfRange, SsdConfig, StageConfig, parse_size};
 pub use ssd::{Ssd, SsdOutput};

@@ -5,7 +5,7 @@ use burn::config::Config;
 
 use super::augment::AugmentConfig;
 use super::item::TargetRules;
-use crate::model::{ConfigError, SsdConfig};
+use crate::model::{ConfigError, OutOfRange, SsdConfig, ensure};
 
 /// A training run's settings.
 #[derive(Config, Debug)]
@@ -67,15 +67,8 @@ pub struct TrainConfig {
 #[derive(Debug, PartialEq, thiserror::Error)]
 pub enum TrainConfigError {
     /// A value outside its range.
-    #[error("{field} must be {range}, got {value}")]
-    OutOfRange {
-        /// The setting, as named in `train_config.json`.
-        field: &'static str,
-        /// What it must be.
-        range: &'static str,
-        /// What it is.
-        value: String,
-    },
+    #[error(transparent)]
+    OutOfRange(#[from] OutOfRange),
     /// The network's config is invalid.
     #[error("model: {0}")]
     Model(#[from] ConfigError),
@@ -84,62 +77,46 @@ pub enum TrainConfigError {
 impl TrainConfig {
     /// Check every setting (command line, a resumed `train_config.json`, tests alike).
     pub fn validate(&self) -> Result<(), TrainConfigError> {
-        fn check<T: std::fmt::Display>(
-            field: &'static str,
-            range: &'static str,
-            value: T,
-            ok: bool,
-        ) -> Result<(), TrainConfigError> {
-            if ok {
-                Ok(())
-            } else {
-                Err(TrainConfigError::OutOfRange {
-                    field,
-                    range,
-                    value: value.to_string(),
-                })
-            }
-        }
         let unit = |v: f64| (0.0..=1.0).contains(&v);
         self.model.validate()?;
-        check(
+        ensure(
             "batch_size",
             "at least 1",
             self.batch_size,
             self.batch_size >= 1,
         )?;
-        check("epochs", "at least 1", self.epochs, self.epochs >= 1)?;
+        ensure("epochs", "at least 1", self.epochs, self.epochs >= 1)?;
         let lr = self.learning_rate;
-        check("learning_rate", "in (0, 1]", lr, lr > 0.0 && lr <= 1.0)?;
+        ensure("learning_rate", "in (0, 1]", lr, lr > 0.0 && lr <= 1.0)?;
         let floor = self.min_learning_rate;
         let floor_ok = floor >= 0.0 && floor.is_finite();
-        check("min_learning_rate", "0 or more", floor, floor_ok)?;
+        ensure("min_learning_rate", "0 or more", floor, floor_ok)?;
         let factor = self.plateau_factor;
-        check(
+        ensure(
             "plateau_factor",
             "in (0, 1]",
             factor,
             factor > 0.0 && factor <= 1.0,
         )?;
-        check(
+        ensure(
             "min_delta",
             "0 or more",
             self.min_delta,
             self.min_delta >= 0.0,
         )?;
         let decay = self.weight_decay;
-        check("weight_decay", "from 0 to 1", decay, unit(decay))?;
+        ensure("weight_decay", "from 0 to 1", decay, unit(decay))?;
         let iou = f64::from(self.match_iou);
-        check("match_iou", "in (0, 1]", iou, iou > 0.0 && iou <= 1.0)?;
+        ensure("match_iou", "in (0, 1]", iou, iou > 0.0 && iou <= 1.0)?;
         let size = self.min_face_size;
-        check(
+        ensure(
             "min_face_size",
             "0 or more",
             size,
             size >= 0.0 && size.is_finite(),
         )?;
         let negatives = self.negatives_per_positive;
-        check(
+        ensure(
             "negatives_per_positive",
             "at least 1",
             negatives,
@@ -154,18 +131,18 @@ impl TrainConfig {
             ("augment.mosaic", augment.mosaic),
             ("augment.synthetic_negative", augment.synthetic_negative),
         ] {
-            check(field, "a probability from 0 to 1", p, unit(p))?;
+            ensure(field, "a probability from 0 to 1", p, unit(p))?;
         }
         let (low, high) = augment.native_scale;
         let scale_ok = low > 0.0 && low <= high && high.is_finite();
-        check(
+        ensure(
             "augment.native_scale",
             "0 < low <= high",
             format!("({low}, {high})"),
             scale_ok,
         )?;
         let min_crop = f64::from(augment.min_crop);
-        check(
+        ensure(
             "augment.min_crop",
             "in (0, 1]",
             min_crop,
