@@ -1,5 +1,5 @@
 //! Reading a photo as its viewer shows it: decoded, turned upright by its EXIF orientation,
-//! and refused when the file is cut short (native, `cli` feature).
+//! and refused when the file is cut short (native, `images` feature).
 
 use std::path::Path;
 

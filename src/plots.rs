@@ -97,11 +97,11 @@ fn register_font() {
 /// The bitmap backend's own error type.
 type BitmapError = <BitMapBackend<'static> as DrawingBackend>::ErrorType;
 
-/// Why a chart could not be written.
+/// Why a chart or a picture could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
     /// Drawing failed.
-    #[error("cannot draw the chart: {0}")]
+    #[error("cannot draw: {0}")]
     Draw(#[source] DrawingAreaErrorKind<BitmapError>),
     /// The PNG could not be written.
     #[error("cannot write {path}")]

@@ -179,6 +179,7 @@ fn paint_synthetic(canvas: &mut RgbImage, rng: &mut impl RngExt) {
     };
     let (a, b) = (colour(), colour());
     let (w, h) = (canvas.width() as f32, canvas.height() as f32);
+    // 0 solid, 1 linear gradient, 2 pixel noise, 3 smooth blotches, 4 radial gradient.
     let kind = rng.random_range(0..5);
     let (rx, ry) = (rng.random_range(0.0..w), rng.random_range(0.0..h));
     let angle = rng.random_range(0.0..std::f32::consts::TAU);
@@ -197,10 +198,6 @@ fn paint_synthetic(canvas: &mut RgbImage, rng: &mut impl RngExt) {
                 let t = ((xf - w / 2.0) * dx + (yf - h / 2.0) * dy) / span + 0.5;
                 [0, 1, 2].map(|c| a[c] + (b[c] - a[c]) * t)
             }
-            4 => {
-                let r = ((xf - rx).powi(2) + (yf - ry).powi(2)).sqrt() / span;
-                [0, 1, 2].map(|c| a[c] + (b[c] - a[c]) * r.min(1.0))
-            }
             2 => {
                 // Deterministic per pixel and seed: a hash of the position and the grid.
                 let hash = |c: usize| {
@@ -211,7 +208,7 @@ fn paint_synthetic(canvas: &mut RgbImage, rng: &mut impl RngExt) {
                 };
                 [0, 1, 2].map(|c| a[c] + amplitude * hash(c))
             }
-            _ => {
+            3 => {
                 let (gx, gy) = (xf / w * cells as f32, yf / h * cells as f32);
                 let (ix, iy) = (gx as usize, gy as usize);
                 let (fx, fy) = (gx - ix as f32, gy - iy as f32);
@@ -221,6 +218,10 @@ fn paint_synthetic(canvas: &mut RgbImage, rng: &mut impl RngExt) {
                     let bottom = at(ix, iy + 1, c) * (1.0 - fx) + at(ix + 1, iy + 1, c) * fx;
                     a[c] + amplitude * (top * (1.0 - fy) + bottom * fy)
                 })
+            }
+            _ => {
+                let r = ((xf - rx).powi(2) + (yf - ry).powi(2)).sqrt() / span;
+                [0, 1, 2].map(|c| a[c] + (b[c] - a[c]) * r.min(1.0))
             }
         };
         pixel.0 = value.map(|v| v.round().clamp(0.0, 255.0) as u8);

@@ -58,15 +58,17 @@ pub fn encode_item(
         .faces
         .iter()
         .partition(|f| f.width().max(f.height()) >= rules.min_face_size);
-    let normalise = |boxes: &mut dyn Iterator<Item = &Corners>| -> Vec<Corners> {
-        boxes
-            .map(|f| Corners::new(f.x1 / wf, f.y1 / hf, f.x2 / wf, f.y2 / hf))
-            .collect()
-    };
+    let normalise = |f: &Corners| Corners::new(f.x1 / wf, f.y1 / hf, f.x2 / wf, f.y2 / hf);
+    let ignored: Vec<Corners> = sample
+        .ignored
+        .iter()
+        .chain(&too_small)
+        .map(normalise)
+        .collect();
     let targets = match_priors(
         priors,
-        &normalise(&mut faces.iter()),
-        &normalise(&mut sample.ignored.iter().chain(&too_small)),
+        &faces.iter().map(normalise).collect::<Vec<_>>(),
+        &ignored,
         rules.match_iou,
         config.variances,
     );
