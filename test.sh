@@ -18,8 +18,7 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -x tests/browser/node_modules/.bin/vite ] \
     || [ ! -x tests/browser/node_modules/.bin/tsc ]; then
-    # `npm install` at the locked versions: the lock lists only this platform's optional
-    # packages (esbuild's and rollup's native builds), which `npm ci` refuses.
+    # `npm install` at the locked versions (a no-op for packages already there).
     npm install --prefix tests/browser --no-audit --no-fund
 fi
 
