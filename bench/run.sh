@@ -96,6 +96,8 @@ node bench/browser_peers.mjs speed --frame "$photo" --rounds "$rounds" --frames 
     --slow-frames 2 --detectors "$all_browser" --out "$out/browser_speed.json"
 
 step "training speed"
+# The PyTorch port must be ssdface's network: the same outputs on the same weights and input.
+"$python" bench/torch_ssd.py check --weights "$weights"
 "$python" bench/torch_ssd.py speed --batch 16 --rounds "$rounds" --steps "$steps" \
     --out "$out/training_speed.json"
 

@@ -33,10 +33,9 @@ def failure_excerpt(text: str) -> str:
     return "\n".join(lines[-8:])
 
 
-def cargo_bench(bench: str, args: list[str], threads: int | None = None,
-                weights: Path | None = None, timeout: float | None = None) -> dict:
-    """Run ``cargo bench --bench BENCH -- ARGS --json`` in the repository and return the JSON
-    line of its CPU backend (a ``wgpu`` build prints a second line for the GPU).
+def run_cargo_bench(bench: str, args: list[str], threads: int | None = None,
+                    weights: Path | None = None, timeout: float | None = None) -> str:
+    """Run ``cargo bench --bench BENCH -- ARGS`` in the repository and return its stdout.
 
     burn's Flex backend runs on rayon's pool, so ``RAYON_NUM_THREADS`` sets its threads.
     Raises RuntimeError with the panic message when the bench fails.
@@ -47,14 +46,23 @@ def cargo_bench(bench: str, args: list[str], threads: int | None = None,
         env["RAYON_NUM_THREADS"] = str(threads)
     if weights is not None:
         env["SSDFACE_WEIGHTS"] = str(weights.resolve())
-    command = ["cargo", "bench", "-q", "--bench", bench, "--", *args, "--json"]
+    command = ["cargo", "bench", "-q", "--bench", bench, "--", *args]
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=timeout)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} exited {result.returncode}:\n"
                            f"{failure_excerpt(result.stderr or result.stdout)}")
+    return result.stdout
+
+
+def cargo_bench(bench: str, args: list[str], threads: int | None = None,
+                weights: Path | None = None, timeout: float | None = None) -> dict:
+    """``run_cargo_bench`` with ``--json``: the JSON line of its CPU backend (a ``wgpu`` build
+    prints a second line for the GPU).
+    """
+    stdout = run_cargo_bench(bench, [*args, "--json"], threads, weights, timeout)
     records = []
-    for line in result.stdout.splitlines():
+    for line in stdout.splitlines():
         try:
             record = json.loads(line)
         except ValueError:
@@ -63,6 +71,6 @@ def cargo_bench(bench: str, args: list[str], threads: int | None = None,
             records.append(record)
     cpu = [r for r in records if str(r.get("backend", "")).startswith("cpu")]
     if not cpu:
-        raise RuntimeError(f"no JSON line for the CPU in the output of {' '.join(command)}:\n"
-                           f"{result.stdout[-3000:]}")
+        raise RuntimeError(f"no JSON line for the CPU in the output of cargo bench --bench {bench}:\n"
+                           f"{stdout[-3000:]}")
     return cpu[-1]

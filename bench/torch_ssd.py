@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A PyTorch port of ssdface's default network and training step, for one purpose only:
 comparing training speed (images/s of a full optimisation step) with ssdface's own step at
-the same batch size and input size.
+the same batch size and input size. `check` proves the port is the same network: it loads an
+ssdface weights file (by default the bundled model) and compares its outputs with ssdface's
+own on the same input tensor.
 
 It mirrors, module for module:
 - src/model/config.rs   SsdConfig defaults (320x240, width 0.5, stages, extra layer, priors);
@@ -32,6 +34,7 @@ Known differences from ssdface (none changes the work a step does):
 - The parameter count is burn's, which includes batch norm's running mean and variance.
 
 Usage:
+  python bench/torch_ssd.py check [--weights FILE] [--frame PHOTO]
   python bench/torch_ssd.py info
   python bench/torch_ssd.py speed --batch 16 --rounds 5 --steps 5 --warm-up 1 --out FILE.json
   python bench/torch_ssd.py overfit --steps 20
@@ -44,8 +47,10 @@ import datetime
 import json
 import math
 import os
+import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,7 +59,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ssdface_bench import REPO, cargo_bench, cpu_model
+from ssdface_bench import REPO, cargo_bench, cpu_model, run_cargo_bench
 
 
 # What ssdface's default network has (`ssdface info`): the port must match both exactly.
@@ -92,6 +97,22 @@ class SsdConfig:
         self.pixel_mean = 127.0
         self.pixel_std = 128.0
         assert width % 8 == 0 and height % 8 == 0 and min(width, height) >= 32
+
+    @classmethod
+    def from_json(cls, cfg: dict) -> SsdConfig:
+        """The config a weights file carries, as serde writes `SsdConfig` to JSON."""
+        config = cls(cfg["input_width"], cfg["input_height"])
+        config.width_multiplier = cfg["width_multiplier"]
+        config.stem_channels = cfg["stem_channels"]
+        config.stages = [(s["expansion"], s["channels"], s["repeats"], s["stride"], s["tap"])
+                         for s in cfg["stages"]]
+        config.extra_channels = list(cfg["extra_channels"])
+        config.min_sizes = [list(sizes) for sizes in cfg["min_sizes"]]
+        config.aspect_ratios = list(cfg["aspect_ratios"])
+        config.variances = (cfg["variances"]["center"], cfg["variances"]["size"])
+        config.pixel_mean = cfg["pixel_mean"]
+        config.pixel_std = cfg["pixel_std"]
+        return config
 
     def scaled(self, channels: int) -> int:
         target = channels * self.width_multiplier
@@ -281,6 +302,104 @@ def num_params(model: nn.Module) -> int:
     """
     running = sum(b.numel() for n, b in model.named_buffers() if n.endswith(("running_mean", "running_var")))
     return trainable_params(model) + running
+
+
+# --- src/weights.rs: ssdface weights files ----------------------------------------------------
+
+
+def cbor_item(buf: bytes, pos: int):
+    """The CBOR data item at `pos` and the position after it: the subset burnpack's metadata
+    uses (integers, strings, arrays, maps, tags, simple values and floats; definite lengths).
+    """
+    head = buf[pos]
+    pos += 1
+    major, info = head >> 5, head & 31
+    if major == 7:
+        simple = {20: False, 21: True, 22: None}
+        if info in simple:
+            return simple[info], pos
+        widths = {25: (">e", 2), 26: (">f", 4), 27: (">d", 8)}
+        if info not in widths:
+            raise ValueError(f"unsupported CBOR simple value {info} at byte {pos - 1}")
+        fmt, width = widths[info]
+        return struct.unpack(fmt, buf[pos:pos + width])[0], pos + width
+    if info < 24:
+        n = info
+    elif info in (24, 25, 26, 27):
+        width = 1 << (info - 24)
+        n = int.from_bytes(buf[pos:pos + width], "big")
+        pos += width
+    else:
+        raise ValueError(f"unsupported CBOR length {info} at byte {pos - 1}")
+    if major == 0:
+        return n, pos
+    if major == 1:
+        return -1 - n, pos
+    if major == 2:
+        return bytes(buf[pos:pos + n]), pos + n
+    if major == 3:
+        return buf[pos:pos + n].decode(), pos + n
+    if major == 4:
+        items = []
+        for _ in range(n):
+            item, pos = cbor_item(buf, pos)
+            items.append(item)
+        return items, pos
+    if major == 5:
+        pairs = {}
+        for _ in range(n):
+            key, pos = cbor_item(buf, pos)
+            pairs[key], pos = cbor_item(buf, pos)
+        return pairs, pos
+    return cbor_item(buf, pos)  # major 6: a tag, followed by the item it tags
+
+
+def read_weights(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """An ssdface weights file: its network config and its parameters by burn's names, as f32.
+
+    The file (src/weights.rs) is b"SSDFACE\\0", a u32 LE format version, a u32 LE config
+    length, the config's JSON, then a burnpack record (burn-pack 0.22): u32 LE magic "BURN",
+    u16 LE version, u32 LE metadata length, CBOR metadata naming each tensor's dtype, shape and
+    byte range, and the tensor data from the next 256-byte boundary of the record.
+    """
+    data = path.read_bytes()
+    if data[:8] != b"SSDFACE\0":
+        raise ValueError(f"{path} is not an ssdface weights file")
+    version, config_len = struct.unpack_from("<II", data, 8)
+    if version != 1:
+        raise ValueError(f"{path}: weights format version {version}, this reader knows 1")
+    config = json.loads(data[16:16 + config_len])
+    record = data[16 + config_len:]
+    magic, _, metadata_len = struct.unpack_from("<IHI", record, 0)
+    if magic != 0x4255524E:
+        raise ValueError(f"{path}: the parameters are not a burnpack record")
+    metadata, _ = cbor_item(record[10:10 + metadata_len], 0)
+    start = -(-(10 + metadata_len) // 256) * 256
+    dtypes = {"F16": np.float16, "F32": np.float32}
+    tensors = {}
+    for name, tensor in metadata["tensors"].items():
+        begin, end = tensor["data_offsets"]
+        values = np.frombuffer(record[start + begin:start + end], dtype=dtypes[tensor["dtype"]])
+        tensors[name] = values.astype(np.float32).reshape(tensor["shape"])
+    return config, tensors
+
+
+def load_weights(model: nn.Module, tensors: dict[str, np.ndarray]):
+    """Every parameter and running statistic of `model` from burn's tensors (batch norm's
+    `gamma`/`beta` are torch's `weight`/`bias`); refuses missing, extra or misshapen ones."""
+    renamed = {name.replace(".norm.gamma", ".norm.weight").replace(".norm.beta", ".norm.bias"): v
+               for name, v in tensors.items()}
+    state = model.state_dict()
+    expected = {name for name in state if not name.endswith("num_batches_tracked")}
+    if expected != set(renamed):
+        raise ValueError(f"the port lacks {sorted(set(renamed) - expected)[:5]}, "
+                         f"the file lacks {sorted(expected - set(renamed))[:5]}")
+    for name in expected:
+        if tuple(state[name].shape) != renamed[name].shape:
+            raise ValueError(f"{name}: {renamed[name].shape} in the file, "
+                             f"{tuple(state[name].shape)} in the port")
+        state[name] = torch.from_numpy(renamed[name])
+    model.load_state_dict(state)
 
 
 # --- src/boxes/codec.rs, matching.rs; src/train/item.rs -------------------------------------
@@ -523,6 +642,48 @@ def median(v):
     return sorted(v)[len(v) // 2]
 
 
+def cmd_check(args):
+    """The port and ssdface on the same weights and the same input tensor (ssdface's own
+    preprocessing of the photo, written by `cargo bench --bench detection -- --outputs`)."""
+    torch.set_num_threads(args.threads or os.cpu_count())
+    weights = Path(args.weights).resolve()
+    config_json, tensors = read_weights(weights)
+    model = Ssd(SsdConfig.from_json(config_json))
+    load_weights(model, tensors)
+    model.eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / "outputs.json"
+        bench_args = ["--outputs", str(file), "--frame", str(Path(args.frame).resolve())]
+        run_cargo_bench("detection", bench_args, weights=weights, timeout=args.cargo_timeout)
+        record = json.loads(file.read_text())
+
+    def tensor(name):
+        return np.asarray(record[name]["values"], dtype=np.float32).reshape(record[name]["shape"])
+
+    with torch.no_grad():
+        logits, offsets = (t[0].numpy() for t in model(torch.from_numpy(tensor("input"))[None]))
+    print(f"{weights.name} on {Path(args.frame).name}: {len(tensors)} tensors, "
+          f"{logits.shape[0]:,} priors")
+    failed = False
+    theirs_logits = tensor("logits")[0]
+    scores = torch.softmax(torch.from_numpy(logits), -1)[:, 1].numpy()
+    theirs_scores = torch.softmax(torch.from_numpy(theirs_logits), -1)[:, 1].numpy()
+    for name, ours, theirs in (("logits", logits, theirs_logits),
+                               ("offsets", offsets, tensor("offsets")[0]),
+                               ("face scores", scores, theirs_scores)):
+        difference = np.abs(ours - theirs).max()
+        allowed = args.tolerance * max(1.0, float(np.abs(theirs).max()))
+        failed |= not difference <= allowed
+        print(f"  {name:<12} max |ssdface| {np.abs(theirs).max():8.3f}   max |port - ssdface| "
+              f"{difference:.2e}   {'ok' if difference <= allowed else 'DIFFERENT'} "
+              f"(allowed {allowed:.1e})")
+    top = 20
+    same_top = list(np.argsort(-scores)[:top]) == list(np.argsort(-theirs_scores)[:top])
+    print(f"  the {top} highest-scoring priors, in order: {'the same' if same_top else 'DIFFERENT'}")
+    if failed or not same_top:
+        sys.exit("the port does not compute what ssdface computes")
+
+
 def cmd_info(args):
     config, priors, model, _ = build()
     print("feature sizes:", config.feature_sizes(), "priors per cell:", config.priors_per_cell())
@@ -623,6 +784,16 @@ def main():
         p.add_argument("--weight-decay", type=float, default=0.0,
                        help="Adam L2 penalty (benches/training.rs uses AdamConfig::new(): none; "
                             "training uses 5e-4)")
+
+    p = sub.add_parser("check", help="compare the port's outputs with ssdface's on the same weights")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--weights", default=str(REPO / "models" / "default-320.ssdface"))
+    p.add_argument("--frame", default=str(REPO / "assets" / "maksssksksss699.jpg"),
+                   help="photo stretched to 640x480 as the detection bench does")
+    p.add_argument("--tolerance", type=float, default=1e-3,
+                   help="largest difference, relative to the largest magnitude when above 1")
+    p.add_argument("--cargo-timeout", type=float, default=None, help="seconds for cargo bench")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("info", help="parameter and prior counts, data statistics")
     common(p)

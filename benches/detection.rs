@@ -7,17 +7,21 @@
 //! to the frame size. `SSDFACE_WEIGHTS=model.ssdface` picks the weights (default: the bundled
 //! model); `RAYON_NUM_THREADS` the CPU threads. `--json` prints one JSON line per backend with
 //! every time. Prints figures; asserts nothing.
+//!
+//! `--outputs FILE` instead writes the CPU network's input tensor and raw outputs for the frame
+//! as JSON, which `bench/torch_ssd.py check` feeds to the PyTorch port of the network.
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use burn::prelude::*;
 use clap::Parser;
 use image::imageops::FilterType;
 use ssdface::default_model::DEFAULT_WEIGHTS;
 use ssdface::detector::Detector;
-use ssdface::preprocess::{ImageView, PixelFormat};
+use ssdface::preprocess::{ImageView, PixelFormat, to_input_tensor};
 
 /// `cargo bench --bench detection -- [OPTIONS]`.
 #[derive(clap::Parser)]
@@ -37,6 +41,9 @@ struct Options {
     /// One JSON line per backend with every time.
     #[arg(long)]
     json: bool,
+    /// Write the network's input and raw outputs for the frame to this JSON file, time nothing.
+    #[arg(long)]
+    outputs: Option<PathBuf>,
     /// Passed by cargo to every benchmark program.
     #[arg(long, hide = true)]
     bench: bool,
@@ -61,6 +68,10 @@ fn main() {
         .resize_exact(width, height, FilterType::Triangle)
         .to_rgba8();
     let view = ImageView::new(frame.as_raw(), width, height, PixelFormat::Rgba).expect("RGBA");
+    if let Some(file) = &options.outputs {
+        write_outputs(file, &weights, &view);
+        return;
+    }
     let threads = common::cpu_threads();
 
     if !options.json {
@@ -106,4 +117,27 @@ fn main() {
             );
         }
     }
+}
+
+/// The CPU network's input tensor and raw outputs (logits and box offsets per prior) for
+/// `view`, with their shapes and the network's config, as one JSON object in `file`.
+fn write_outputs(file: &Path, weights: &[u8], view: &ImageView) {
+    let device = Device::flex();
+    let (config, model) = ssdface::weights::from_bytes(weights, &device).expect("weights load");
+    let input = to_input_tensor(view, &config, &device);
+    let output = model.forward(input.clone());
+    let tensor = |t: Tensor<3>| {
+        serde_json::json!({
+            "shape": t.dims(),
+            "values": t.into_data().try_to_vec::<f32>().expect("f32 values"),
+        })
+    };
+    let input = input.squeeze_dim::<3>(0);
+    let record = serde_json::json!({
+        "config": config,
+        "input": tensor(input),
+        "logits": tensor(output.logits),
+        "offsets": tensor(output.offsets),
+    });
+    std::fs::write(file, record.to_string()).expect("the outputs file is writable");
 }
