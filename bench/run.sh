@@ -46,27 +46,32 @@ else
     rounds=5 runs=10 frames=20 steps=5
 fi
 
-step "accuracy: predictions on $data"
-rm -rf "$out/predictions" "$out/eval"
-"$ssdface" eval --data "$data" --weights "$weights" --out "$out/eval/ssdface-iou50" >/dev/null
-mkdir -p "$out/predictions"
-mv "$out/eval/ssdface-iou50/predictions" "$out/predictions/ssdface"
-"$python" bench/native_peers.py predict --data "$data" --out "$out/predictions"
 # The peers' boxes on wasm equal their boxes on the (software) GPU backends, in a fraction
 # of the time here.
 wasm_peers=faceapi-ssd-mobilenetv1@wasm,faceapi-tiny@wasm,human-blazeface@wasm
-node bench/browser_peers.mjs predict --data "$data" --out "$out/predictions" --detectors "$wasm_peers"
+
+# Every detector's WIDER submission files under $3: ssdface's from `ssdface eval --data $1`
+# (whose own evaluation lands in $4, rewritten by the scoring below), the peers' from the
+# photos in $2.
+predict_all() {
+    local data=$1 photos=$2 predictions=$3 own_eval=$4
+    "$ssdface" eval --data "$data" --weights "$weights" --out "$own_eval" >/dev/null
+    mkdir -p "$predictions"
+    mv "$own_eval/predictions" "$predictions/ssdface"
+    "$python" bench/native_peers.py predict --data "$photos" --out "$predictions"
+    node bench/browser_peers.mjs predict --data "$photos" --out "$predictions" \
+        --detectors "$wasm_peers"
+}
+
+step "accuracy: predictions on $data"
+rm -rf "$out/predictions" "$out/eval"
+predict_all "$data" "$data" "$out/predictions" "$out/eval/ssdface-iou50"
 
 step "accuracy: predictions on $wider (WIDER FACE easy, medium, hard)"
 # The settings list the same images; the peers predict once (on easy/'s copy) and every
 # detector's boxes are scored against the three settings by one `ssdface eval`.
 rm -rf "$out/wider-predictions" "$out/wider-eval"
-"$ssdface" eval --data "$wider" --weights "$weights" --out "$out/wider-eval/ssdface" >/dev/null
-mkdir -p "$out/wider-predictions"
-mv "$out/wider-eval/ssdface/predictions" "$out/wider-predictions/ssdface"
-"$python" bench/native_peers.py predict --data "$wider/easy" --out "$out/wider-predictions"
-node bench/browser_peers.mjs predict --data "$wider/easy" --out "$out/wider-predictions" \
-    --detectors "$wasm_peers"
+predict_all "$wider" "$wider/easy" "$out/wider-predictions" "$out/wider-eval/ssdface"
 for predictions in "$out"/wider-predictions/*/; do
     name=$(basename "$predictions")
     "$ssdface" eval --data "$wider" --predictions "$predictions" --out "$out/wider-eval/$name" \
