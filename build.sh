@@ -34,7 +34,7 @@ if command -v wasm-opt >/dev/null; then
 fi
 
 mkdir -p www/pkg
-cp pkg/index.js pkg/ssdface.js pkg/ssdface_bg.wasm www/pkg/
+cp pkg/index.js pkg/draw.js pkg/video.js pkg/worker.js pkg/ssdface.js pkg/ssdface_bg.wasm www/pkg/
 
 for file in pkg/ssdface_bg.wasm pkg/ssdface.js; do
     raw=$(stat -c %s "$file")

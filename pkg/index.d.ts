@@ -56,6 +56,57 @@ export interface DetectorOptions {
   wasm?: string | URL | Response | BufferSource | WebAssembly.Module;
 }
 
+/** Options of `detectVideo`. */
+export interface VideoOptions {
+  /**
+   * Frames longer than this on their longer side are scaled down before their pixels are read
+   * (faces are still given in the video's pixels). Default 640.
+   */
+  maxSide?: number;
+  /** Called with each failed frame's error, and the loop goes on. Default: the loop stops. */
+  onError?: (error: Error) => void;
+}
+
+/** The frame a `detectVideo` result belongs to. */
+export interface VideoFrameInfo {
+  /** The frame itself, to draw the faces on; closed once the callback returns or settles. */
+  image: ImageBitmap;
+  /** The frame's media time, in seconds. */
+  time: number;
+  /** 1 for the first frame detected, 2 for the next, ... */
+  number: number;
+  /** The video's size, in whose pixels the faces are. */
+  width: number;
+  height: number;
+  /** Milliseconds the detection took. */
+  ms: number;
+}
+
+/** A running `detectVideo` loop. */
+export interface VideoHandle {
+  /** Stop the loop: `onFaces` is not called again. */
+  stop(): void;
+  /** Resolves once `stop()` is called; rejects with an error that stopped the loop. */
+  readonly done: Promise<void>;
+}
+
+/** Options of `drawFaces`. */
+export interface DrawOptions {
+  /** Flip the boxes left to right, for a canvas showing a mirrored camera image. Default false. */
+  mirrored?: boolean;
+  /** Any canvas colour. Default `"#0f0"`. */
+  color?: string;
+  /** Write each face's score above its box. Default true. */
+  showScores?: boolean;
+}
+
+/** Draw `faces` (in the canvas's pixels) on a 2D canvas context: a box and a score per face. */
+export declare function drawFaces(
+  ctx: CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D,
+  faces: readonly Face[],
+  options?: DrawOptions,
+): void;
+
 /** A face detector running in this thread. */
 export declare class FaceDetector {
   private constructor(inner: never);
@@ -67,11 +118,23 @@ export declare class FaceDetector {
   scoreThreshold: number;
   /** Faces in `source`, in its pixels, best first. */
   detect(source: ImageSource): Promise<Face[]>;
+  /** One detection in a blank image, so that the first real frame is not the slow one. */
+  warmup(): Promise<void>;
   /**
-   * Release the network; unusable after. On WebGPU its buffers go back to the page's GPU
-   * memory pool and serve later detectors: create one detector and keep it.
+   * Detect faces in every new frame of `video`, one frame in flight at a time (frames that
+   * arrive meanwhile are skipped), and call `onFaces` with each frame's faces and the frame.
    */
-  dispose(): void;
+  detectVideo(
+    video: HTMLVideoElement,
+    onFaces: (faces: Face[], frame: VideoFrameInfo) => void | Promise<void>,
+    options?: VideoOptions,
+  ): VideoHandle;
+  /**
+   * Release the network once the calls in flight have settled; later calls reject. On WebGPU
+   * its buffers go back to the page's GPU memory pool and serve later detectors: create one
+   * detector and keep it.
+   */
+  dispose(): Promise<void>;
 }
 
 /** Options of `WorkerFaceDetector.create`. */
@@ -89,6 +152,14 @@ export declare class WorkerFaceDetector {
   scoreThreshold: number;
   /** Faces in `source`; an `ImageBitmap` passed in is transferred to the worker and consumed. */
   detect(source: ImageSource): Promise<Face[]>;
-  /** Stop the worker and free its memory. */
-  dispose(): void;
+  /** One detection in a blank image, so that the first real frame is not the slow one. */
+  warmup(): Promise<void>;
+  /** As `FaceDetector.detectVideo`; the page's thread only grabs the frames. */
+  detectVideo(
+    video: HTMLVideoElement,
+    onFaces: (faces: Face[], frame: VideoFrameInfo) => void | Promise<void>,
+    options?: VideoOptions,
+  ): VideoHandle;
+  /** Stop the worker, and free its memory, once the calls in flight have settled. */
+  dispose(): Promise<void>;
 }

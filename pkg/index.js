@@ -7,6 +7,22 @@
 // once with one that says so. (Starting a fresh instance in place needs a synchronous
 // `WebAssembly.Instance`, which Chromium refuses on the main thread for a module over 8 MB.)
 import init, { FaceDetector as WasmFaceDetector, onPanic, panicForTesting } from "./ssdface.js";
+import { watchVideo } from "./video.js";
+
+export { drawFaces } from "./draw.js";
+
+/** A blank 64x48 RGBA image: `warmup()` detects in it to compile the network's kernels. */
+function blankImage() {
+  return { data: new Uint8Array(64 * 48 * 4), width: 64, height: 48 };
+}
+
+/** A promise that settles with `promise` and is removed from `set` when it does. */
+function tracked(set, promise) {
+  set.add(promise);
+  const forget = () => set.delete(promise);
+  promise.then(forget, forget);
+  return promise;
+}
 
 let initialised = null;
 /** The reject functions of the calls in flight. */
@@ -79,6 +95,9 @@ export class FaceDetector {
   #inner;
   #scoreThreshold;
   #thresholdChanged = false;
+  /** This detector's calls in flight: `dispose()` frees the network after them. */
+  #calls = new Set();
+  #disposed = null;
 
   /** Use `FaceDetector.create()`. */
   constructor(inner) {
@@ -115,20 +134,43 @@ export class FaceDetector {
   }
 
   detect(source) {
-    return guarded(() => {
+    return tracked(this.#calls, guarded(() => {
       const inner = this.#live();
       if (this.#thresholdChanged) {
         inner.scoreThreshold = this.#scoreThreshold;
         this.#thresholdChanged = false;
       }
       return inner.detect(source);
-    });
+    }));
+  }
+
+  /** One detection in a blank image, so that the first real frame is not the slow one. */
+  async warmup() {
+    await this.detect(blankImage());
+  }
+
+  detectVideo(video, onFaces, options) {
+    this.#live();
+    return watchVideo((image) => this.detect(image), video, onFaces, options);
   }
 
   dispose() {
-    // An instance that stopped has nothing left to free.
-    if (failure === null) this.#inner?.dispose();
+    if (this.#disposed) return this.#disposed;
+    const inner = this.#inner;
     this.#inner = null;
+    // The network is freed once the calls in flight have settled (at once when there are none):
+    // freeing it under a running call would fail that call.
+    const free = () => {
+      // An instance that stopped has nothing left to free.
+      if (failure === null) inner?.dispose();
+    };
+    if (this.#calls.size === 0) {
+      free();
+      this.#disposed = Promise.resolve();
+    } else {
+      this.#disposed = Promise.allSettled([...this.#calls]).then(free);
+    }
+    return this.#disposed;
   }
 
   #live() {
@@ -157,6 +199,10 @@ export class WorkerFaceDetector {
   #ready = null;
   #backend;
   #scoreThreshold;
+  /** This detector's `detect` calls in flight: `dispose()` stops the worker after them. */
+  #calls = new Set();
+  #disposed = null;
+  #terminated = false;
 
   /** Use `WorkerFaceDetector.create()`. */
   constructor(startWorker, options) {
@@ -196,7 +242,12 @@ export class WorkerFaceDetector {
   }
 
   /** Sources are turned into an `ImageBitmap` here and transferred; one passed in is consumed. */
-  async detect(source) {
+  detect(source) {
+    if (this.#disposed) return Promise.reject(new Error("this WorkerFaceDetector was disposed"));
+    return tracked(this.#calls, this.#detect(source));
+  }
+
+  async #detect(source) {
     if (source && typeof source === "object" && "data" in source && !(source instanceof ImageData)) {
       const data = new Uint8Array(source.data);
       return this.#send({ type: "detect", image: { data, width: source.width, height: source.height } },
@@ -206,9 +257,25 @@ export class WorkerFaceDetector {
     return this.#send({ type: "detect", image }, [image]);
   }
 
+  /** One detection in a blank image, so that the first real frame is not the slow one. */
+  async warmup() {
+    await this.detect(blankImage());
+  }
+
+  detectVideo(video, onFaces, options) {
+    if (this.#disposed) throw new Error("this WorkerFaceDetector was disposed");
+    return watchVideo((image) => this.detect(image), video, onFaces, options);
+  }
+
+  /** Stops the worker once the calls in flight have settled; later calls reject. */
   dispose() {
-    this.#call({ type: "dispose" }).catch(() => {});
-    this.#worker.terminate();
+    if (this.#disposed) return this.#disposed;
+    const inFlight = [...this.#calls, ...[...this.#pending.values()].map((p) => p.settled)];
+    this.#disposed = Promise.allSettled(inFlight).then(() => {
+      this.#terminated = true;
+      this.#worker.terminate();
+    });
+    return this.#disposed;
   }
 
   /** Panics inside the worker's module: for tests of the restart. */
@@ -250,15 +317,23 @@ export class WorkerFaceDetector {
 
   /** `#call` once a restarted worker has its detector (messages are handled concurrently). */
   async #send(message, transfer = []) {
+    if (this.#terminated) {
+      for (const item of transfer) item.close?.();
+      throw new Error("this WorkerFaceDetector was disposed");
+    }
     await this.#ready;
     return this.#call(message, transfer);
   }
 
   #call(message, transfer = []) {
     const id = this.#next++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, ...message }, transfer);
+    let entry;
+    const promise = new Promise((resolve, reject) => {
+      entry = { resolve, reject };
     });
+    entry.settled = promise.then(() => {}, () => {});
+    this.#pending.set(id, entry);
+    this.#worker.postMessage({ id, ...message }, transfer);
+    return promise;
   }
 }

@@ -86,13 +86,22 @@ fn the_packed_package_works_in_a_vite_app_a_plain_page_a_worker_and_typescript()
         "index.js",
         "index.d.ts",
         "worker.js",
+        "draw.js",
+        "video.js",
         "ssdface.js",
     ] {
         assert!(files.contains(&wanted), "{wanted} is not packed: {files:?}");
     }
     assert!(files.contains(&"ssdface_bg.wasm"), "the wasm is not packed");
     let (mut raw, mut gzipped) = (0, 0);
-    for file in ["ssdface_bg.wasm", "ssdface.js", "index.js", "worker.js"] {
+    for file in [
+        "ssdface_bg.wasm",
+        "ssdface.js",
+        "index.js",
+        "draw.js",
+        "video.js",
+        "worker.js",
+    ] {
         let path = root.join("pkg").join(file);
         let size = std::fs::metadata(&path).unwrap().len() as usize;
         let packed_size = gzipped_size(&path);
@@ -152,7 +161,7 @@ fn the_packed_package_works_in_a_vite_app_a_plain_page_a_worker_and_typescript()
     );
     let errors = text(&bad);
     assert!(!bad.status.success(), "wrong uses type-check");
-    for code in ["TS2322", "TS2345", "TS2339", "TS2673"] {
+    for code in ["TS2322", "TS2345", "TS2339", "TS2673", "TS2353"] {
         assert!(errors.contains(code), "no {code} among:\n{errors}");
     }
 

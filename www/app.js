@@ -1,8 +1,8 @@
 // The live page: camera frames or a chosen photo go through the wasm detector; boxes are
-// drawn on a canvas. One frame is processed at a time, so slow devices skip frames instead of
-// piling work up.
+// drawn on a canvas over the frame they were found in. The package's video loop keeps one
+// frame in flight, so slow devices skip frames instead of piling work up.
 import init from "./pkg/ssdface.js";
-import { FaceDetector } from "./pkg/index.js";
+import { FaceDetector, drawFaces } from "./pkg/index.js";
 
 const $ = (id) => document.getElementById(id);
 const view = $("view");
@@ -12,6 +12,7 @@ const threshold = $("threshold");
 
 let detector = null;
 let streaming = false;
+let videoLoop = null;
 let lastPhoto = null;
 const frameTimes = [];
 
@@ -38,26 +39,6 @@ function inputSizeFrom(query) {
   return [Number(size[1]), Number(size[2])];
 }
 
-function drawFaces(faces, mirrored) {
-  const lineWidth = Math.max(2, view.width / 300);
-  context.lineWidth = lineWidth;
-  context.font = `${Math.max(12, view.width / 45)}px system-ui, sans-serif`;
-  context.textBaseline = "bottom";
-  for (const face of faces) {
-    const x = mirrored ? view.width - face.x - face.width : face.x;
-    context.strokeStyle = "#0f0";
-    context.strokeRect(x, face.y, face.width, face.height);
-    const label = face.score.toFixed(2);
-    const textWidth = context.measureText(label).width + 6;
-    const top = Math.max(0, face.y - parseInt(context.font, 10) - 4);
-    context.fillStyle = "rgba(0,0,0,0.7)";
-    context.fillRect(x, top, textWidth, parseInt(context.font, 10) + 4);
-    context.fillStyle = "#0f0";
-    context.fillText(label, x + 3, top + parseInt(context.font, 10) + 2);
-  }
-  $("count").textContent = `${faces.length} faces`;
-}
-
 let frames = 0;
 function recordFrame(ms) {
   frames += 1;
@@ -69,34 +50,35 @@ function recordFrame(ms) {
   $("ms").textContent = `${ms.toFixed(1)} ms/frame`;
 }
 
-async function detectAndDraw(source, mirrored) {
-  const started = performance.now();
-  const faces = await detector.detect(source);
-  recordFrame(performance.now() - started);
+/// `image` with its `faces` on the canvas.
+function drawFrame(image, faces, mirrored) {
   context.save();
   if (mirrored) {
     context.translate(view.width, 0);
     context.scale(-1, 1);
   }
-  context.drawImage(source, 0, 0, view.width, view.height);
+  context.drawImage(image, 0, 0, view.width, view.height);
   context.restore();
-  drawFaces(faces, mirrored);
+  drawFaces(context, faces, { mirrored });
+  $("count").textContent = `${faces.length} faces`;
   // Exposed for automated tests and curious users.
   window.lastFaces = faces;
+}
+
+async function detectAndDraw(source, mirrored) {
+  const started = performance.now();
+  const faces = await detector.detect(source);
+  recordFrame(performance.now() - started);
+  drawFrame(source, faces, mirrored);
   return faces;
 }
 
-async function cameraLoop() {
-  if (!streaming) return;
-  try {
-    if (video.readyState >= 2) {
-      // The user sees a mirror image of themselves; boxes are mirrored with it.
-      await detectAndDraw(video, true);
-    }
-  } catch (error) {
-    showError(error.message);
-  }
-  requestAnimationFrame(cameraLoop);
+function startVideoLoop() {
+  // The user sees a mirror image of themselves; boxes are mirrored with it.
+  videoLoop = detector.detectVideo(video, (faces, frame) => {
+    recordFrame(frame.ms);
+    drawFrame(frame.image, faces, true);
+  }, { onError: (error) => showError(error.message) });
 }
 
 async function startCamera() {
@@ -114,7 +96,7 @@ async function startCamera() {
     streaming = true;
     $("camera").textContent = "Stop camera";
     setStatus("Camera running.");
-    cameraLoop();
+    startVideoLoop();
   } catch (error) {
     const reason = error.name === "NotAllowedError" ? "Camera permission was denied."
       : error.name === "NotFoundError" ? "No camera was found."
@@ -125,6 +107,8 @@ async function startCamera() {
 
 function stopCamera() {
   streaming = false;
+  videoLoop?.stop();
+  videoLoop = null;
   for (const track of video.srcObject?.getTracks() ?? []) track.stop();
   video.srcObject = null;
   $("camera").textContent = "Start camera";

@@ -135,6 +135,14 @@ export function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
 
+/// Intersection over union of two faces.
+export function iou(a, b) {
+  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+  const inter = Math.max(0, w) * Math.max(0, h);
+  return inter / (a.width * a.height + b.width * b.height - inter);
+}
+
 /// Faces equal within 2 px and 0.02 of score, compared in score order.
 export function assertSameFaces(actual, expected, what) {
   const order = (faces) => [...faces].sort((a, b) => b.score - a.score);

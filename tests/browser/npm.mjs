@@ -10,7 +10,7 @@
 // Exits non-zero when a check fails.
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { assert, assertSameFaces, checker, launch, serve } from "./harness.mjs";
+import { assert, assertSameFaces, checker, iou, launch, serve } from "./harness.mjs";
 
 const env = (name) => {
   const value = process.env[name];
@@ -57,6 +57,14 @@ await check("a Vite app built with the package detects like the native CLI: bund
     assertSameFaces(value.workerFaces, native, "Vite app's worker vs native");
     assert(/panicForTesting was called/.test(value.workerPanic), `worker panic: ${value.workerPanic}`);
     assertSameFaces(value.workerFacesAfterPanic, native, "the restarted worker vs native");
+    // A video of the photo (a canvas stream: colours pass through YUV) finds the same best face.
+    assert(value.videoSize.join("x") === value.photoSize.join("x"),
+      `video frame ${value.videoSize} vs photo ${value.photoSize}`);
+    assert(value.videoFaces.length > 0, "no faces in the video");
+    const best = (faces) => [...faces].sort((a, b) => b.score - a.score)[0];
+    const overlap = iou(best(value.videoFaces), best(native));
+    assert(overlap > 0.7, `the video's best face vs native: IoU ${overlap.toFixed(2)}`);
+    assert(value.videoBoxDrawn, "drawFaces drew no box on the video frame");
     assert(value.customFaces.length > 0, "no faces found with the custom weights");
     assertSameFaces(value.customFaces, nativeCustom, "Vite app with custom weights vs native");
   } finally {

@@ -8,7 +8,7 @@
 // Exits non-zero when a check fails.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { assert, assertSameFaces, checker, launch, openDemo, serve, writeY4m } from "./harness.mjs";
+import { assert, assertSameFaces, checker, iou, launch, openDemo, serve, writeY4m } from "./harness.mjs";
 
 const env = (name) => {
   const value = process.env[name];
@@ -152,6 +152,131 @@ await check("the fake camera gives live boxes and a moving frame counter", async
   await page.screenshot({ path: join(artifacts, "camera.png") });
   await page.click("#camera");
   assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
+  await page.close();
+});
+await check("detectVideo: the faces of each new frame with that frame, none twice; stop() stops", async () => {
+  const { page, errors } = await openPage(gpuBrowser, "?backend=cpu");
+  const outcome = await page.evaluate(async () => {
+    const { FaceDetector, WorkerFaceDetector } = await import("./pkg/index.js");
+    const video = document.createElement("video");
+    video.muted = true;
+    video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
+    await video.play();
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+    /// Frames of `detector`'s loop until `count` have come (or 60 s passed); then stopped.
+    async function watch(detector, count, options) {
+      const seen = [];
+      let busy = 0;
+      let overlapping = 0;
+      const handle = detector.detectVideo(video, async (faces, frame) => {
+        busy += 1;
+        overlapping = Math.max(overlapping, busy);
+        seen.push({ faces, time: frame.time, number: frame.number, width: frame.width,
+          imageWidth: frame.image.width, imageHeight: frame.image.height, ms: frame.ms });
+        await sleep(5);
+        busy -= 1;
+      }, options);
+      const started = performance.now();
+      while (seen.length < count && performance.now() - started < 60000) await sleep(50);
+      handle.stop();
+      const atStop = seen.length;
+      await sleep(1500);
+      await handle.done;
+      return { seen, atStop, afterStop: seen.length, overlapping };
+    }
+    const detector = await FaceDetector.create({ backend: "cpu" });
+    const main = await watch(detector, 6);
+    const small = await watch(detector, 2, { maxSide: 320 });
+    const worker = await WorkerFaceDetector.create({ backend: "cpu" });
+    await worker.warmup();
+    const inWorker = await watch(worker, 3);
+    await worker.dispose();
+    await detector.dispose();
+    for (const track of video.srcObject.getTracks()) track.stop();
+    return { main, small, inWorker };
+  });
+  for (const [name, run] of Object.entries(outcome)) {
+    const { seen, atStop, afterStop, overlapping } = run;
+    assert(seen.length >= 2, `${name}: ${seen.length} frames`);
+    assert(afterStop === atStop, `${name}: ${afterStop - atStop} frames after stop()`);
+    assert(overlapping === 1, `${name}: ${overlapping} frames in flight at once`);
+    const numbers = seen.map((f) => f.number);
+    assert(numbers.every((n, i) => n === i + 1), `${name}: frame numbers ${numbers}`);
+    const times = seen.map((f) => f.time);
+    assert(times.every((t, i) => i === 0 || t > times[i - 1]), `${name}: a frame detected twice (times ${times})`);
+    for (const frame of seen) {
+      assert(frame.faces.length > 0, `${name}: no faces in frame ${frame.number}`);
+      assert(frame.width === 640 && frame.imageWidth === 640 && frame.imageHeight === 480,
+        `${name}: frame ${frame.width}, image ${frame.imageWidth}x${frame.imageHeight}`);
+    }
+  }
+  // Detected at half size, the faces are still in the video's pixels: the best one lands where
+  // it does at full size.
+  const [full, half] = [outcome.main.seen[0].faces[0], outcome.small.seen[0].faces[0]];
+  assert(iou(full, half) > 0.5, `maxSide 320 vs full size: ${JSON.stringify([full, half])}`);
+  assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
+  await page.close();
+});
+
+await check("dispose() waits for the calls in flight; later calls reject", async () => {
+  const { page, errors } = await openPage(gpuBrowser, "?backend=cpu");
+  await defineMessageOf(page);
+  const outcome = await page.evaluate(async () => {
+    const { FaceDetector, WorkerFaceDetector } = await import("./pkg/index.js");
+    const image = new ImageData(640, 480);
+    const results = {};
+    for (const [name, Detector] of [["main", FaceDetector], ["worker", WorkerFaceDetector]]) {
+      const detector = await Detector.create({ backend: "cpu" });
+      const during = detector.detect(image);
+      const disposed = detector.dispose();
+      results[name] = {
+        during: await window.messageOf(during),
+        disposed: await window.messageOf(disposed),
+        after: await window.messageOf(detector.detect(image)),
+      };
+    }
+    return results;
+  });
+  for (const [name, result] of Object.entries(outcome)) {
+    assert(result.during === "no error", `${name}: the call in flight: ${result.during}`);
+    assert(result.disposed === "no error", `${name}: dispose: ${result.disposed}`);
+    assert(/disposed/.test(result.after), `${name}: a call after dispose: ${result.after}`);
+  }
+  assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
+  await page.close();
+});
+
+await check("drawFaces draws boxes where the faces are, mirrored on request", async () => {
+  const { page } = await openPage(gpuBrowser, "?backend=cpu");
+  const outcome = await page.evaluate(async () => {
+    const { drawFaces } = await import("./pkg/index.js");
+    const face = { x: 10, y: 20, width: 50, height: 40, score: 0.9 };
+    const paint = (options) => {
+      const canvas = new OffscreenCanvas(200, 100);
+      const ctx = canvas.getContext("2d");
+      drawFaces(ctx, [face], options);
+      const red = (x, y) => {
+        const [r, g, b, a] = ctx.getImageData(x, y, 1, 1).data;
+        return r > 200 && g < 50 && b < 50 && a > 200;
+      };
+      const anything = (x0, y0, x1, y1) => ctx.getImageData(x0, y0, x1 - x0, y1 - y0).data.some((v) => v > 0);
+      return {
+        left: red(10, 40), right: red(60, 40), top: red(35, 20), inside: anything(14, 24, 56, 56),
+        mirroredLeft: red(140, 40), mirroredRight: red(190, 40),
+        label: anything(10, 0, 60, 18),
+      };
+    };
+    return {
+      plain: paint({ color: "#f00", showScores: false }),
+      mirrored: paint({ color: "#f00", showScores: false, mirrored: true }),
+      scored: paint({ color: "#f00" }),
+    };
+  });
+  const { plain, mirrored, scored } = outcome;
+  assert(plain.left && plain.right && plain.top && !plain.inside, `plain: ${JSON.stringify(plain)}`);
+  assert(!plain.mirroredLeft && !plain.label, `plain draws elsewhere: ${JSON.stringify(plain)}`);
+  assert(mirrored.mirroredLeft && mirrored.mirroredRight && !mirrored.left, `mirrored: ${JSON.stringify(mirrored)}`);
+  assert(scored.label && scored.left, `with scores: ${JSON.stringify(scored)}`);
   await page.close();
 });
 await gpuBrowser.close();

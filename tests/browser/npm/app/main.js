@@ -1,11 +1,41 @@
 // A bundled app using the package as its README shows: the bundled model on the main thread
 // and in a worker, and a weights file of the site's own.
-import { FaceDetector, WorkerFaceDetector } from "ssdface";
+import { FaceDetector, WorkerFaceDetector, drawFaces } from "ssdface";
 
 async function loaded(id) {
   const image = document.getElementById(id);
   await image.decode();
   return image;
+}
+
+/** A playing video of `image`, from a canvas stream repainted 30 times a second. */
+async function videoOf(image) {
+  const source = document.createElement("canvas");
+  source.width = image.naturalWidth;
+  source.height = image.naturalHeight;
+  const paint = () => source.getContext("2d").drawImage(image, 0, 0);
+  paint();
+  const repaint = setInterval(paint, 33);
+  const video = document.createElement("video");
+  video.muted = true;
+  video.srcObject = source.captureStream(30);
+  await video.play();
+  return { video, stop: () => clearInterval(repaint) };
+}
+
+/** The README's video example as it stands, with one line added to report the first frame. */
+async function readmeVideo(video, canvas, report) {
+  const detector = await FaceDetector.create();
+  await detector.warmup(); // the first detection compiles the network; do it before the video starts
+  const ctx = canvas.getContext("2d");
+  const loop = detector.detectVideo(video, (faces, frame) => {
+    canvas.width = frame.width;
+    canvas.height = frame.height;
+    ctx.drawImage(frame.image, 0, 0); // the very frame the faces were found in
+    drawFaces(ctx, faces, { color: "#0f0", showScores: true });
+    report(loop, faces, ctx);
+  });
+  // later: loop.stop();
 }
 
 async function run() {
@@ -25,8 +55,27 @@ async function run() {
   const custom = await FaceDetector.create({ weights });
   const customFaces = await custom.detect(await loaded("custom-photo"));
 
+  const { video, stop } = await videoOf(photo);
+  const canvas = document.createElement("canvas");
+  const video_ = await new Promise((resolve, reject) => {
+    readmeVideo(video, canvas, (loop, faces, ctx) => {
+      loop.stop();
+      // The first face's left edge is drawn in the box colour.
+      const face = faces[0];
+      const [r, g, b] = face
+        ? ctx.getImageData(Math.round(face.x), Math.round(face.y + face.height / 2), 1, 1).data
+        : [0, 0, 0];
+      resolve({ faces, size: [canvas.width, canvas.height], boxDrawn: r < 60 && g > 200 && b < 60 });
+    }).catch(reject);
+  });
+  stop();
+
   return {
     backend: detector.backend,
+    videoFaces: video_.faces,
+    videoSize: video_.size,
+    photoSize: [photo.naturalWidth, photo.naturalHeight],
+    videoBoxDrawn: video_.boxDrawn,
     faces,
     workerBackend: worker.backend,
     workerFaces,

@@ -1,5 +1,5 @@
 // Must not compile: each line misuses the API (the test expects these error codes).
-import { FaceDetector } from "ssdface";
+import { FaceDetector, drawFaces } from "ssdface";
 
 export async function main(): Promise<void> {
   const detector = await FaceDetector.create({ backend: "tpu" }); // TS2322: not a Backend
@@ -7,4 +7,6 @@ export async function main(): Promise<void> {
   const faces = await detector.detect(new ImageData(1, 1));
   faces[0].confidence; // TS2339: Face has no `confidence`
   new FaceDetector(); // TS2673: the constructor is private
+  drawFaces(new OffscreenCanvas(1, 1).getContext("2d")!, faces, { thickness: 3 }); // TS2353: no `thickness`
+  detector.detectVideo(new Image(), () => {}); // TS2345: an image is not a video
 }
