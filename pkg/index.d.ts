@@ -32,7 +32,10 @@ export type ImageSource =
 
 /** Options of `FaceDetector.create`; every one has a default. */
 export interface DetectorOptions {
-  /** `"auto"` (default): WebGPU when the browser gives an adapter, else the CPU. */
+  /**
+   * `"auto"` (default): WebGPU on a hardware adapter, else the CPU (a software adapter such as
+   * SwiftShader is slower than the CPU path). `"webgpu"` takes any adapter.
+   */
   backend?: Backend | "auto";
   /** Faces scoring below this are dropped. Default 0.5. */
   scoreThreshold?: number;
@@ -114,6 +117,8 @@ export declare class FaceDetector {
   static create(options?: DetectorOptions): Promise<FaceDetector>;
   /** Where the network runs. */
   readonly backend: Backend;
+  /** Why: asked for, or what `"auto"` found (e.g. only a software WebGPU adapter). */
+  readonly backendReason: string;
   /** The score threshold faces must reach; may be changed between calls. */
   scoreThreshold: number;
   /** Faces in `source`, in its pixels, best first. */
@@ -148,6 +153,7 @@ export declare class WorkerFaceDetector {
   private constructor(worker: never);
   static create(options?: WorkerDetectorOptions): Promise<WorkerFaceDetector>;
   readonly backend: Backend;
+  readonly backendReason: string;
   /** Takes effect from the next `detect` on. */
   scoreThreshold: number;
   /** Faces in `source`; an `ImageBitmap` passed in is transferred to the worker and consumed. */

@@ -16,6 +16,28 @@ function blankImage() {
   return { data: new Uint8Array(64 * 48 * 4), width: 64, height: 48 };
 }
 
+/** Software WebGPU adapters that do not say they are fallback adapters, by name. */
+const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|basic render/i;
+
+/**
+ * The backend to start for `asked`, and why. `auto` takes WebGPU only on a hardware adapter:
+ * on a software one (SwiftShader, llvmpipe) the network runs many times slower than on the
+ * CPU path.
+ */
+async function chooseBackend(asked) {
+  if (asked !== undefined && asked !== "auto") return { backend: asked, reason: `asked for ${asked}` };
+  const gpu = globalThis.navigator?.gpu;
+  if (!gpu) return { backend: "cpu", reason: "this browser offers no WebGPU" };
+  const adapter = await gpu.requestAdapter().catch(() => null);
+  if (!adapter) return { backend: "cpu", reason: "WebGPU gave no adapter" };
+  const info = adapter.info ?? {};
+  const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(" ") || "unnamed";
+  if (info.isFallbackAdapter || adapter.isFallbackAdapter || SOFTWARE_ADAPTER.test(name)) {
+    return { backend: "cpu", reason: `the only WebGPU adapter is a software one (${name}), slower than the CPU` };
+  }
+  return { backend: "webgpu", reason: `a hardware WebGPU adapter (${name})` };
+}
+
 /** A promise that settles with `promise` and is removed from `set` when it does. */
 function tracked(set, promise) {
   set.add(promise);
@@ -93,6 +115,7 @@ function guarded(call) {
 /** A face detector running in this thread. */
 export class FaceDetector {
   #inner;
+  #backendReason;
   #scoreThreshold;
   #thresholdChanged = false;
   /** This detector's calls in flight: `dispose()` frees the network after them. */
@@ -100,22 +123,38 @@ export class FaceDetector {
   #disposed = null;
 
   /** Use `FaceDetector.create()`. */
-  constructor(inner) {
+  constructor(inner, backendReason) {
     if (!(inner instanceof WasmFaceDetector)) {
       throw new TypeError("use `await FaceDetector.create(options)` to make a FaceDetector");
     }
     this.#inner = inner;
+    this.#backendReason = backendReason;
     this.#scoreThreshold = inner.scoreThreshold;
   }
 
   static async create(options = {}) {
     const { wasm, ...rest } = options;
     await initOnce(wasm);
-    return new FaceDetector(await guarded(() => WasmFaceDetector.create(rest)));
+    const start = (backend) => guarded(() => WasmFaceDetector.create({ ...rest, backend }));
+    const chosen = await chooseBackend(rest.backend);
+    try {
+      return new FaceDetector(await start(chosen.backend), chosen.reason);
+    } catch (error) {
+      // `auto` moves to the CPU when a hardware adapter's device fails to start; every other
+      // error (bad options, weights) is the caller's to see.
+      const auto = rest.backend === undefined || rest.backend === "auto";
+      if (!auto || !/^WebGPU is not available/.test(error?.message)) throw error;
+      return new FaceDetector(await start("cpu"), `${error.message}: running on the CPU`);
+    }
   }
 
   get backend() {
     return this.#live().backend;
+  }
+
+  /** Why `backend` is what it is: asked for, or what `auto` found. */
+  get backendReason() {
+    return this.#backendReason;
   }
 
   get scoreThreshold() {
@@ -198,6 +237,7 @@ export class WorkerFaceDetector {
   #next = 0;
   #ready = null;
   #backend;
+  #backendReason;
   #scoreThreshold;
   /** This detector's `detect` calls in flight: `dispose()` stops the worker after them. */
   #calls = new Set();
@@ -221,14 +261,19 @@ export class WorkerFaceDetector {
     };
     const detector = new WorkerFaceDetector(worker ? null : startWorker, rest);
     detector.#attach(startWorker());
-    const { backend, scoreThreshold } = await detector.#call({ type: "create", options: rest });
+    const { backend, backendReason, scoreThreshold } = await detector.#call({ type: "create", options: rest });
     detector.#backend = backend;
+    detector.#backendReason = backendReason;
     detector.#scoreThreshold = scoreThreshold;
     return detector;
   }
 
   get backend() {
     return this.#backend;
+  }
+
+  get backendReason() {
+    return this.#backendReason;
   }
 
   get scoreThreshold() {

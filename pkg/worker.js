@@ -10,7 +10,11 @@ async function handle(message) {
     case "create":
       detector?.dispose();
       detector = await FaceDetector.create(message.options);
-      return { backend: detector.backend, scoreThreshold: detector.scoreThreshold };
+      return {
+        backend: detector.backend,
+        backendReason: detector.backendReason,
+        scoreThreshold: detector.scoreThreshold,
+      };
     case "threshold":
       detector.scoreThreshold = message.value;
       return null;

@@ -160,9 +160,8 @@ async function main() {
   }
   const name = detector.backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)";
   $("backend").textContent = `backend: ${name}`;
-  setStatus(detector.backend === "webgpu" || wanted === "cpu"
-    ? "Ready: start the camera or choose a photo."
-    : "Ready on the CPU: this browser has no WebGPU, detection is slower.");
+  $("backend").title = detector.backendReason;
+  setStatus(`Ready on ${name} (${detector.backendReason}): start the camera or choose a photo.`);
   $("camera").disabled = false;
   const wasm = await init(); // the instance that FaceDetector.create loaded
   // Exposed for automated tests, benchmarks and curious users.

@@ -126,10 +126,34 @@ await check("a panic rejects the call and later calls with Errors, not a dead pa
   }
 });
 
-await check("WebGPU is chosen where available and matches the CPU path", async () => {
+await check("auto refuses the software WebGPU adapter (SwiftShader) and says why", async () => {
   const { page, errors } = await openPage(gpuBrowser, "");
-  const backend = await page.evaluate(() => window.ssdface.detector.backend);
-  assert(backend === "webgpu", `expected WebGPU, got ${backend}`);
+  const outcome = await page.evaluate(async () => {
+    const { WorkerFaceDetector } = await import("./pkg/index.js");
+    const worker = await WorkerFaceDetector.create();
+    const result = {
+      main: [window.ssdface.detector.backend, window.ssdface.detector.backendReason],
+      worker: [worker.backend, worker.backendReason],
+      shown: document.getElementById("status").textContent,
+    };
+    await worker.dispose();
+    return result;
+  });
+  for (const side of ["main", "worker"]) {
+    const [backend, reason] = outcome[side];
+    assert(backend === "cpu", `${side}: auto chose ${backend} (${reason})`);
+    assert(/software/.test(reason) && /swiftshader/i.test(reason), `${side}: reason "${reason}"`);
+  }
+  assert(/software/.test(outcome.shown), `the page says: ${outcome.shown}`);
+  assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
+  await page.close();
+});
+
+await check("backend webgpu takes even a software adapter and matches the CPU path", async () => {
+  const { page, errors } = await openPage(gpuBrowser, "?backend=webgpu");
+  const [backend, reason] = await page.evaluate(() => [window.ssdface.detector.backend,
+    window.ssdface.detector.backendReason]);
+  assert(backend === "webgpu" && reason === "asked for webgpu", `got ${backend} (${reason})`);
   const faces = await detectPhoto(page);
   assertSameFaces(faces, native, "WebGPU vs native");
   if (cpuFaces) assertSameFaces(faces, cpuFaces, "WebGPU vs CPU");
@@ -299,8 +323,10 @@ await check("a denied camera is explained and photos still work", async () => {
 await check("without WebGPU the page falls back to the CPU", async () => {
   const browser = await launch(["--disable-features=WebGPU"]);
   const { page, errors } = await openPage(browser, "");
-  const backend = await page.evaluate(() => window.ssdface.detector.backend);
+  const [backend, reason] = await page.evaluate(() => [window.ssdface.detector.backend,
+    window.ssdface.detector.backendReason]);
   assert(backend === "cpu", `expected the CPU fallback, got ${backend}`);
+  assert(/WebGPU/.test(reason), `reason: ${reason}`);
   assertSameFaces(await detectPhoto(page), native, "fallback vs native");
   assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
   await browser.close();
