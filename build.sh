@@ -33,7 +33,9 @@ if command -v wasm-opt >/dev/null; then
     fi
 fi
 
-mkdir -p www/pkg
+mkdir -p www/pkg www/samples
+# The demo's "Try a sample photo": the quick start's CC0 photo (see the README's licences).
+cp assets/maksssksksss699.jpg www/samples/group.jpg
 cp pkg/index.js pkg/draw.js pkg/video.js pkg/worker.js pkg/ssdface.js pkg/ssdface_bg.wasm www/pkg/
 
 for file in pkg/ssdface_bg.wasm pkg/ssdface.js; do

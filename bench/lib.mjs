@@ -25,7 +25,9 @@ export function serveIsolated(root, options = {}) {
 /// browser context (whose network a caller watches). `query` adds page parameters such as
 /// `&inputSize=160x120`.
 export async function openDetector(browser, origin, backend, query = "") {
-  return (await openDemo(browser, origin, `?backend=${backend}${query}`)).page;
+  // Detection on the page's own thread: the figures are the detector's, not a worker's
+  // messages, and the module's memory can be read.
+  return (await openDemo(browser, origin, `?backend=${backend}&worker=0${query}`)).page;
 }
 
 export function summary(times) {

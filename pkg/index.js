@@ -298,7 +298,10 @@ export class WorkerFaceDetector {
       return this.#send({ type: "detect", image: { data, width: source.width, height: source.height } },
         [data.buffer]);
     }
-    const image = source instanceof ImageBitmap ? source : await createImageBitmap(source);
+    const image = source instanceof ImageBitmap ? source : await createImageBitmap(source).catch((error) => {
+      throw new TypeError("detect() takes ImageData, a canvas, a video, an image, an ImageBitmap or " +
+        `{ data, width, height } with RGBA bytes (${error.message})`);
+    });
     return this.#send({ type: "detect", image }, [image]);
   }
 

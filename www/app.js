@@ -1,14 +1,21 @@
-// The live page: camera frames or a chosen photo go through the wasm detector; boxes are
-// drawn on a canvas over the frame they were found in. The package's video loop keeps one
-// frame in flight, so slow devices skip frames instead of piling work up.
+// The live page: camera frames or a chosen photo go through the detector (in a worker unless
+// `?worker=0`), and boxes are drawn on a canvas over the frame they were found in. The
+// package's video loop keeps one frame in flight, so slow devices skip frames instead of
+// piling work up.
+//
+// Settings live in the address (`?backend=auto|webgpu|cpu&inputSize=WxH&worker=0|1`): the
+// selectors rewrite it and the page starts again with the new detector.
 import init from "./pkg/ssdface.js";
-import { FaceDetector, drawFaces } from "./pkg/index.js";
+import { FaceDetector, WorkerFaceDetector, drawFaces } from "./pkg/index.js";
 
 const $ = (id) => document.getElementById(id);
 const view = $("view");
 const context = view.getContext("2d");
 const video = $("video");
 const threshold = $("threshold");
+const query = new URLSearchParams(location.search);
+const inWorker = query.get("worker") !== "0";
+const SAMPLE_PHOTO = "samples/group.jpg";
 
 let detector = null;
 let streaming = false;
@@ -25,18 +32,47 @@ function setStatus(message) {
   $("status").textContent = message;
 }
 
-/// The bundled model, on `backend`.
-function createDetector(backend, inputSize) {
-  return FaceDetector.create({ backend, inputSize, scoreThreshold: Number(threshold.value) });
-}
-
 /// `?inputSize=WxH` picks the network's input size; absent, the model's own.
-function inputSizeFrom(query) {
-  const text = query.get("inputSize");
+function inputSizeFrom(text) {
   if (text === null) return undefined;
   const size = /^(\d+)x(\d+)$/.exec(text);
   if (!size) throw new Error(`inputSize must look like 320x240, not "${text}"`);
   return [Number(size[1]), Number(size[2])];
+}
+
+/// The WebAssembly module's bytes, fetched with a progress bar (the module is 15 MB). In a
+/// worker the detector fetches it again, from the browser's cache.
+async function fetchModule() {
+  const bar = $("loading");
+  const response = await fetch(new URL("./pkg/ssdface_bg.wasm", import.meta.url));
+  if (!response.ok) throw new Error(`the detector's module could not be fetched (${response.status})`);
+  const total = Number(response.headers.get("content-length")) || 0;
+  const chunks = [];
+  let received = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    received += value.length;
+    if (total) bar.value = received / total;
+    setStatus(`Loading the detector… ${(received / 1e6).toFixed(1)} MB`);
+  }
+  bar.hidden = true;
+  const bytes = new Uint8Array(received);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes;
+}
+
+/// The bundled model, on `backend`, in a worker or on this thread.
+async function createDetector(backend, inputSize) {
+  const wasm = await fetchModule();
+  const options = { backend, inputSize, scoreThreshold: Number(threshold.value) };
+  return inWorker ? WorkerFaceDetector.create(options) : FaceDetector.create({ ...options, wasm });
 }
 
 let frames = 0;
@@ -65,11 +101,13 @@ function drawFrame(image, faces, mirrored) {
   window.lastFaces = faces;
 }
 
-async function detectAndDraw(source, mirrored) {
+/// Faces in a still image (an `ImageBitmap`, kept for redrawing when the threshold moves).
+async function detectAndDraw(image, mirrored) {
   const started = performance.now();
-  const faces = await detector.detect(source);
+  // A worker consumes the bitmaps it is given: it gets a copy.
+  const faces = await detector.detect(inWorker ? await createImageBitmap(image) : image);
   recordFrame(performance.now() - started);
-  drawFrame(source, faces, mirrored);
+  drawFrame(image, faces, mirrored);
   return faces;
 }
 
@@ -81,25 +119,43 @@ function startVideoLoop() {
   }, { onError: (error) => showError(error.message) });
 }
 
+/// The cameras the page may use, named once permission is given.
+async function listCameras() {
+  const choice = $("camera-choice");
+  const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
+  const current = video.srcObject?.getVideoTracks()[0]?.getSettings().deviceId;
+  choice.replaceChildren(...cameras.map((camera, i) => {
+    const option = new Option(camera.label || `camera ${i + 1}`, camera.deviceId);
+    option.selected = camera.deviceId === current;
+    return option;
+  }));
+  choice.disabled = cameras.length < 2;
+}
+
 async function startCamera() {
   showError("");
   if (!navigator.mediaDevices?.getUserMedia) {
     showError("This browser gives no camera access here (it needs https or localhost). Photos still work.");
     return;
   }
+  const [width, height] = $("resolution").value.split("x").map(Number);
+  const deviceId = $("camera-choice").value;
+  const constraints = { width: { ideal: width }, height: { ideal: height }, ...(deviceId ? { deviceId: { exact: deviceId } } : {}) };
   try {
-    const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+    const stream = await navigator.mediaDevices.getUserMedia({ video: constraints, audio: false });
     video.srcObject = stream;
     await video.play();
     view.width = video.videoWidth;
     view.height = video.videoHeight;
     streaming = true;
     $("camera").textContent = "Stop camera";
-    setStatus("Camera running.");
+    setStatus(`Camera running at ${video.videoWidth}x${video.videoHeight}.`);
     startVideoLoop();
+    await listCameras();
   } catch (error) {
     const reason = error.name === "NotAllowedError" ? "Camera permission was denied."
       : error.name === "NotFoundError" ? "No camera was found."
+      : error.name === "OverconstrainedError" ? "This camera cannot give that resolution."
       : `The camera could not start (${error.message}).`;
     showError(`${reason} You can still choose or drop a photo.`);
   }
@@ -115,19 +171,56 @@ function stopCamera() {
   setStatus("Camera stopped.");
 }
 
-async function showPhoto(file) {
+async function restartCamera() {
+  if (!streaming) return;
+  stopCamera();
+  await startCamera();
+}
+
+async function showPhoto(blob, name) {
   showError("");
   if (streaming) stopCamera();
   try {
-    const bitmap = await createImageBitmap(file);
+    const bitmap = await createImageBitmap(blob);
     view.width = bitmap.width;
     view.height = bitmap.height;
+    lastPhoto?.close();
     lastPhoto = bitmap;
     const faces = await detectAndDraw(bitmap, false);
-    setStatus(`${file.name}: ${faces.length} faces.`);
+    setStatus(`${name}: ${faces.length} faces.`);
   } catch (error) {
     showError(`Cannot read this photo: ${error.message}`);
   }
+}
+
+async function showSample() {
+  try {
+    const response = await fetch(SAMPLE_PHOTO);
+    if (!response.ok) throw new Error(`${SAMPLE_PHOTO}: ${response.status}`);
+    await showPhoto(await response.blob(), "sample photo");
+  } catch (error) {
+    showError(`The sample photo could not be loaded: ${error.message}`);
+  }
+}
+
+/// The settings selectors show the address's settings and start the page again on a change.
+function bindSettings(backend, inputSize) {
+  const settings = [["backend-choice", "backend", backend], ["input-size", "inputSize", inputSize ?? ""]];
+  for (const [id, key, value] of settings) {
+    const select = $(id);
+    if (![...select.options].some((o) => o.value === value)) select.add(new Option(value, value));
+    select.value = value;
+    select.addEventListener("change", () => {
+      if (select.value) query.set(key, select.value);
+      else query.delete(key);
+      location.search = query.toString();
+    });
+  }
+  $("in-worker").checked = inWorker;
+  $("in-worker").addEventListener("change", (event) => {
+    query.set("worker", event.target.checked ? "1" : "0");
+    location.search = query.toString();
+  });
 }
 
 threshold.addEventListener("input", async () => {
@@ -137,7 +230,13 @@ threshold.addEventListener("input", async () => {
   if (!streaming && lastPhoto) await detectAndDraw(lastPhoto, false);
 });
 $("camera").addEventListener("click", () => (streaming ? stopCamera() : startCamera()));
-$("photo").addEventListener("change", (event) => event.target.files[0] && showPhoto(event.target.files[0]));
+$("camera-choice").addEventListener("change", restartCamera);
+$("resolution").addEventListener("change", restartCamera);
+$("sample").addEventListener("click", showSample);
+$("photo").addEventListener("change", (event) => {
+  const file = event.target.files[0];
+  if (file) showPhoto(file, file.name);
+});
 const stage = $("stage");
 stage.addEventListener("dragover", (event) => { event.preventDefault(); stage.classList.add("dragging"); });
 stage.addEventListener("dragleave", () => stage.classList.remove("dragging"));
@@ -145,27 +244,37 @@ stage.addEventListener("drop", (event) => {
   event.preventDefault();
   stage.classList.remove("dragging");
   const file = event.dataTransfer.files[0];
-  if (file) showPhoto(file);
+  if (file) showPhoto(file, file.name);
 });
 
 async function main() {
-  const query = new URLSearchParams(location.search);
   const wanted = query.get("backend") ?? "auto";
+  const sizeText = query.get("inputSize");
+  bindSettings(wanted, sizeText);
   try {
-    detector = await createDetector(wanted, inputSizeFrom(query));
+    detector = await createDetector(wanted, inputSizeFrom(sizeText));
   } catch (error) {
+    $("loading").hidden = true;
     setStatus("The detector could not start.");
     showError(error.message);
     return;
   }
   const name = detector.backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)";
-  $("backend").textContent = `backend: ${name}`;
+  const where = inWorker ? ", in a worker" : "";
+  $("backend").textContent = `backend: ${name}${where}`;
   $("backend").title = detector.backendReason;
-  setStatus(`Ready on ${name} (${detector.backendReason}): start the camera or choose a photo.`);
+  setStatus(`Ready on ${name}${where} (${detector.backendReason}): start the camera or try a photo.`);
   $("camera").disabled = false;
-  const wasm = await init(); // the instance that FaceDetector.create loaded
+  $("sample").disabled = false;
+  // The main thread's module (the one FaceDetector.create loaded), when detection runs here.
+  const wasm = inWorker ? null : await init();
   // Exposed for automated tests, benchmarks and curious users.
-  window.ssdface = { detector, detectAndDraw, frames, wasmMemory: () => wasm.memory.buffer.byteLength };
+  window.ssdface = {
+    detector,
+    detectAndDraw,
+    frames,
+    wasmMemory: () => wasm?.memory.buffer.byteLength ?? null,
+  };
 }
 
 main();

@@ -98,7 +98,8 @@ await check("bad calls reject with Errors and the detector keeps working", async
 
 await check("a panic rejects the call and later calls with Errors, not a dead page", async () => {
   for (const afterAwait of [false, true]) {
-    const { page, errors } = await openPage(gpuBrowser, "?backend=cpu");
+    // The page's detector on the thread whose module panics.
+    const { page, errors } = await openPage(gpuBrowser, "?backend=cpu&worker=0");
     await defineMessageOf(page);
     const outcome = await page.evaluate(async (afterAwait) => {
       const message = window.messageOf;
@@ -178,6 +179,38 @@ await check("the fake camera gives live boxes and a moving frame counter", async
   assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
   await page.close();
 });
+await check("the demo detects in a worker by default; its selectors, sample photo and camera picker work", async () => {
+  const { page, errors } = await openPage(gpuBrowser, "?backend=cpu");
+  assert(/in a worker/.test(await page.locator("#backend").textContent()), "not in a worker");
+  await page.evaluate(() => { window.lastFaces = undefined; });
+  await page.click("#sample");
+  await page.waitForFunction(() => window.lastFaces !== undefined, null, { timeout: 60000 });
+  assert((await page.evaluate(() => window.lastFaces.length)) > 0, "no faces in the sample photo");
+  // The camera list is filled once the camera runs (names need the permission).
+  await page.click("#camera");
+  await page.waitForFunction(() => window.ssdface.frames > 1, null, { timeout: 60000 });
+  const cameras = await page.locator("#camera-choice option").count();
+  assert(cameras >= 1, `${cameras} cameras listed`);
+  // The fake camera has one size: a new resolution restarts it, at the size it can give.
+  await page.evaluate(() => { document.getElementById("status").textContent = ""; });
+  await page.selectOption("#resolution", "1280x720");
+  await page.waitForFunction(() => /Camera running at \d+x\d+/.test(document.getElementById("status").textContent),
+    null, { timeout: 30000 });
+  await page.click("#camera");
+  // Each setting restarts the page with it in the address.
+  const settled = () => page.waitForFunction(() => window.ssdface, null, { timeout: 120000 });
+  await Promise.all([page.waitForNavigation(), page.selectOption("#input-size", "480x360")]);
+  await settled();
+  assert(/inputSize=480x360/.test(page.url()), `address after the input size: ${page.url()}`);
+  await Promise.all([page.waitForNavigation(), page.uncheck("#in-worker")]);
+  await settled();
+  assert(/worker=0/.test(page.url()), `address after the worker box: ${page.url()}`);
+  assert(!/worker/.test(await page.locator("#backend").textContent()), "still in a worker");
+  assertSameFaces(await detectPhoto(page), native480, "the selectors' 480x360 vs native --input-size 480x360");
+  assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
+  await page.close();
+});
+
 await check("detectVideo: the faces of each new frame with that frame, none twice; stop() stops", async () => {
   const { page, errors } = await openPage(gpuBrowser, "?backend=cpu");
   const outcome = await page.evaluate(async () => {
