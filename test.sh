@@ -31,6 +31,8 @@ cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
 # The WebAssembly build (the browser tests use it; it sets up its own tools first).
 ./build.sh
-cargo clippy --profile wasm-small --lib --target wasm32-unknown-unknown --no-default-features \
-    --features web -- -D warnings
+for features in web webgpu; do
+    cargo clippy --profile wasm-small --lib --target wasm32-unknown-unknown --no-default-features \
+        --features "$features" -- -D warnings
+done
 cargo test --release

@@ -53,11 +53,17 @@ export interface DetectorOptions {
   /** An ssdface weights file. Default: the model bundled in the package. */
   weights?: Uint8Array;
   /**
-   * Where to load the WebAssembly from, for bundlers that do not handle
-   * `new URL("ssdface_bg.wasm", import.meta.url)`. Only the first `create` uses it.
+   * Where to load each WebAssembly module from, for bundlers that do not handle
+   * `new URL("…", import.meta.url)`: `cpu` is `ssdface_cpu_bg.wasm` (the CPU backend),
+   * `webgpu` is `ssdface_bg.wasm` (WebGPU). Only the first `create` that loads a module uses it.
    */
-  wasm?: string | URL | Response | BufferSource | WebAssembly.Module;
+  wasm?: { cpu?: WasmSource; webgpu?: WasmSource };
+  /** Called as the module downloads (first `create` per module only); `total` may be null. */
+  onProgress?: (loaded: number, total: number | null) => void;
 }
+
+/** A WebAssembly module, or where to fetch one. */
+export type WasmSource = string | URL | Response | BufferSource | WebAssembly.Module;
 
 /** Options of `detectVideo`. */
 export interface VideoOptions {

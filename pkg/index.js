@@ -1,15 +1,23 @@
 // The package's entry point: typed, promise-based wrappers over the WebAssembly detector.
-// The module is fetched and compiled once, on the first `create`.
+// There are two builds of it: a CPU-only module, and a larger one that runs on WebGPU too.
+// Each module is fetched and compiled once, on the first `create` that needs it, so a page on
+// the CPU never downloads the WebGPU kernels.
 //
 // A trap (a panic, or an allocation that failed) aborts the WebAssembly instance: the calls in
 // flight would never settle and later calls would fail in obscure ways. The wrapper rejects
 // the calls in flight with an `Error` that carries the panic message, and every later call at
 // once with one that says so. (Starting a fresh instance in place needs a synchronous
 // `WebAssembly.Instance`, which Chromium refuses on the main thread for a module over 8 MB.)
-import init, { FaceDetector as WasmFaceDetector, onPanic, panicForTesting } from "./ssdface.js";
+// Both bindings are imported up front (18 kB gzipped in all): a dynamic import would split the
+// worker's bundle, which Vite's default worker format refuses. Only the modules load lazily.
+import * as cpuBindings from "./ssdface_cpu.js";
+import * as webgpuBindings from "./ssdface.js";
 import { watchVideo } from "./video.js";
 
 export { drawFaces } from "./draw.js";
+
+/** Only `FaceDetector.create` may construct a `FaceDetector`. */
+const CREATE = Symbol("FaceDetector.create");
 
 /** A blank 64x48 RGBA image: `warmup()` detects in it to compile the network's kernels. */
 function blankImage() {
@@ -46,17 +54,58 @@ function tracked(set, promise) {
   return promise;
 }
 
-let initialised = null;
 /** The reject functions of the calls in flight. */
 const inFlight = new Set();
 /** Why the instance stopped, once it has. */
 let failure = null;
 
-/** Load the WebAssembly module once; later calls share the first call's promise. */
-function initOnce(wasm) {
-  initialised ??= init(wasm === undefined ? undefined : { module_or_path: wasm }).then(() =>
-    onPanic(stop));
-  return initialised;
+/** The two builds: their bindings and their modules' addresses. */
+const BUILDS = {
+  cpu: { bindings: cpuBindings, url: () => new URL("./ssdface_cpu_bg.wasm", import.meta.url) },
+  webgpu: { bindings: webgpuBindings, url: () => new URL("./ssdface_bg.wasm", import.meta.url) },
+};
+/** Each build's bindings, once its module is instantiated. */
+const loaded = {};
+
+/** `response` whose body reports its bytes to `onProgress(loaded, total)` as they arrive. */
+function counted(response, onProgress) {
+  const total = Number(response.headers.get("content-length")) || null;
+  let received = 0;
+  const body = response.body.pipeThrough(new TransformStream({
+    transform(chunk, controller) {
+      received += chunk.byteLength;
+      onProgress(received, total);
+      controller.enqueue(chunk);
+    },
+  }));
+  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+}
+
+/**
+ * The bindings of build `kind` ("cpu" or "webgpu"), its module loaded from `source` (default:
+ * next to this file) once; later calls share the first call's promise.
+ */
+function loadBuild(kind, source, onProgress) {
+  loaded[kind] ??= (async () => {
+    const build = BUILDS[kind];
+    const { bindings } = build;
+    let module = source ?? build.url();
+    if (onProgress && (typeof module === "string" || module instanceof URL)) {
+      const response = await fetch(module);
+      module = response.ok ? counted(response, onProgress) : response;
+    }
+    const exports = await bindings.default({ module_or_path: module });
+    bindings.onPanic(stop);
+    return { bindings, exports };
+  })();
+  // A failed load (the network, say) may be tried again.
+  loaded[kind].catch(() => { delete loaded[kind]; });
+  return loaded[kind];
+}
+
+/** The build that runs `backend`: the CPU-only one unless WebGPU is asked for. */
+function buildFor(backend) {
+  return backend === "webgpu" ? "webgpu" : "cpu";
 }
 
 /** An error saying that the module stopped (`worker.js` restarts on these). */
@@ -83,9 +132,9 @@ function stopped() {
 globalThis.addEventListener?.("error", (event) => {
   if (!(event.error instanceof WebAssembly.RuntimeError)) return;
   // Another module's trap: its stack names other wasm files (bundlers keep the "ssdface_bg"
-  // prefix when they add a hash).
+  // and "ssdface_cpu_bg" prefixes when they add a hash).
   const stack = String(event.error.stack ?? "");
-  if (stack.includes(".wasm") && !stack.includes("ssdface_bg")) return;
+  if (stack.includes(".wasm") && !/ssdface(_cpu)?_bg/.test(stack)) return;
   if (failure === null && inFlight.size === 0) return;
   event.preventDefault();
   stop(event.error.message);
@@ -122,30 +171,45 @@ export class FaceDetector {
   #calls = new Set();
   #disposed = null;
 
+  #exports;
+
   /** Use `FaceDetector.create()`. */
-  constructor(inner, backendReason) {
-    if (!(inner instanceof WasmFaceDetector)) {
+  constructor(token, inner, exports, backendReason) {
+    if (token !== CREATE) {
       throw new TypeError("use `await FaceDetector.create(options)` to make a FaceDetector");
     }
     this.#inner = inner;
+    this.#exports = exports;
     this.#backendReason = backendReason;
     this.#scoreThreshold = inner.scoreThreshold;
   }
 
   static async create(options = {}) {
-    const { wasm, ...rest } = options;
-    await initOnce(wasm);
-    const start = (backend) => guarded(() => WasmFaceDetector.create({ ...rest, backend }));
+    const { wasm = {}, onProgress, ...rest } = options;
+    if (typeof wasm !== "object" || wasm === null || ArrayBuffer.isView(wasm) || wasm instanceof URL) {
+      throw new TypeError("option wasm must be { cpu, webgpu }: where to load each module from");
+    }
+    const start = async (backend) => {
+      const kind = buildFor(backend);
+      const { bindings, exports } = await loadBuild(kind, wasm[kind], onProgress);
+      const inner = await guarded(() => bindings.FaceDetector.create({ ...rest, backend }));
+      return [inner, exports];
+    };
     const chosen = await chooseBackend(rest.backend);
     try {
-      return new FaceDetector(await start(chosen.backend), chosen.reason);
+      return new FaceDetector(CREATE, ...(await start(chosen.backend)), chosen.reason);
     } catch (error) {
       // `auto` moves to the CPU when a hardware adapter's device fails to start; every other
       // error (bad options, weights) is the caller's to see.
       const auto = rest.backend === undefined || rest.backend === "auto";
       if (!auto || !/^WebGPU is not available/.test(error?.message)) throw error;
-      return new FaceDetector(await start("cpu"), `${error.message}: running on the CPU`);
+      return new FaceDetector(CREATE, ...(await start("cpu")), `${error.message}: running on the CPU`);
     }
+  }
+
+  /** Bytes of WebAssembly memory of this detector's module: for the memory soak. */
+  __wasmMemoryBytes() {
+    return this.#exports.memory.buffer.byteLength;
   }
 
   get backend() {
@@ -219,10 +283,10 @@ export class FaceDetector {
   }
 }
 
-/** Panics inside the module, now or after an `await`: for tests of the handling above. */
+/** Panics inside the CPU module, now or after an `await`: for tests of the handling above. */
 export async function __panicForTesting(afterAwait) {
-  await initOnce();
-  return guarded(() => panicForTesting(afterAwait));
+  const { bindings } = await loadBuild("cpu");
+  return guarded(() => bindings.panicForTesting(afterAwait));
 }
 
 /**
@@ -251,7 +315,7 @@ export class WorkerFaceDetector {
   }
 
   static async create(options = {}) {
-    const { worker, ...rest } = options;
+    const { worker, onProgress, ...rest } = options;
     // A worker passed in cannot be started again: its failures are final.
     let given = worker;
     const startWorker = () => {
@@ -261,7 +325,8 @@ export class WorkerFaceDetector {
     };
     const detector = new WorkerFaceDetector(worker ? null : startWorker, rest);
     detector.#attach(startWorker());
-    const { backend, backendReason, scoreThreshold } = await detector.#call({ type: "create", options: rest });
+    const { backend, backendReason, scoreThreshold } = await detector.#call(
+      { type: "create", options: rest, progress: Boolean(onProgress) }, [], onProgress);
     detector.#backend = backend;
     detector.#backendReason = backendReason;
     detector.#scoreThreshold = scoreThreshold;
@@ -336,6 +401,10 @@ export class WorkerFaceDetector {
     worker.addEventListener("message", ({ data }) => {
       const pending = this.#pending.get(data.id);
       if (!pending) return;
+      if ("progress" in data) {
+        pending.onProgress?.(...data.progress);
+        return;
+      }
       this.#pending.delete(data.id);
       if (!("error" in data)) {
         pending.resolve(data.result);
@@ -373,11 +442,11 @@ export class WorkerFaceDetector {
     return this.#call(message, transfer);
   }
 
-  #call(message, transfer = []) {
+  #call(message, transfer = [], onProgress = undefined) {
     const id = this.#next++;
     let entry;
     const promise = new Promise((resolve, reject) => {
-      entry = { resolve, reject };
+      entry = { resolve, reject, onProgress };
     });
     entry.settled = promise.then(() => {}, () => {});
     this.#pending.set(id, entry);

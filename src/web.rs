@@ -5,7 +5,9 @@
 //! const faces = await detector.detect(video); // [{ x, y, width, height, score }, ...]
 //! ```
 //!
-//! WebGPU is used when the browser gives an adapter, the CPU (compiled to wasm) otherwise.
+//! Built twice: with the `webgpu` feature the network runs on WebGPU when the browser gives an
+//! adapter and on the CPU (compiled to wasm) otherwise; with `web` alone it is the smaller
+//! CPU-only module.
 //! Results are read back asynchronously, as WebGPU requires; suppression runs in plain Rust on
 //! the few kilobytes read back.
 //!
@@ -33,6 +35,7 @@ use crate::preprocess::{ImageView, PixelFormat};
 
 thread_local! {
     // burn's wgpu runtime is initialised once per page; later detectors share it.
+    #[cfg(feature = "webgpu")]
     static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
     static PANIC_LISTENER: RefCell<Option<Function>> = const { RefCell::new(None) };
 }
@@ -161,6 +164,7 @@ fn input_size_option(options: &JsValue) -> Result<Option<(usize, usize)>, JsErro
     }
 }
 
+#[cfg(feature = "webgpu")]
 async fn webgpu_device() -> Result<Device, String> {
     if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
         return Ok(device);
@@ -171,6 +175,12 @@ async fn webgpu_device() -> Result<Device, String> {
         .map_err(|e| format!("{e:?}"))?;
     WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
     Ok(device)
+}
+
+/// The CPU-only module has no WebGPU backend: the package loads the other module for it.
+#[cfg(not(feature = "webgpu"))]
+async fn webgpu_device() -> Result<Device, String> {
+    Err("this is ssdface's CPU-only module (built without the webgpu feature)".to_string())
 }
 
 #[wasm_bindgen]

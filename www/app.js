@@ -5,7 +5,6 @@
 //
 // Settings live in the address (`?backend=auto|webgpu|cpu&inputSize=WxH&worker=0|1`): the
 // selectors rewrite it and the page starts again with the new detector.
-import init from "./pkg/ssdface.js";
 import { FaceDetector, WorkerFaceDetector, drawFaces } from "./pkg/index.js";
 
 const $ = (id) => document.getElementById(id);
@@ -40,39 +39,15 @@ function inputSizeFrom(text) {
   return [Number(size[1]), Number(size[2])];
 }
 
-/// The WebAssembly module's bytes, fetched with a progress bar (the module is 15 MB). In a
-/// worker the detector fetches it again, from the browser's cache.
-async function fetchModule() {
-  const bar = $("loading");
-  const response = await fetch(new URL("./pkg/ssdface_bg.wasm", import.meta.url));
-  if (!response.ok) throw new Error(`the detector's module could not be fetched (${response.status})`);
-  const total = Number(response.headers.get("content-length")) || 0;
-  const chunks = [];
-  let received = 0;
-  const reader = response.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    received += value.length;
-    if (total) bar.value = received / total;
-    setStatus(`Loading the detector… ${(received / 1e6).toFixed(1)} MB`);
-  }
-  bar.hidden = true;
-  const bytes = new Uint8Array(received);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
-}
-
-/// The bundled model, on `backend`, in a worker or on this thread.
-async function createDetector(backend, inputSize) {
-  const wasm = await fetchModule();
-  const options = { backend, inputSize, scoreThreshold: Number(threshold.value) };
-  return inWorker ? WorkerFaceDetector.create(options) : FaceDetector.create({ ...options, wasm });
+/// The bundled model, on `backend`, in a worker or on this thread; the progress bar follows
+/// the module's download.
+function createDetector(backend, inputSize) {
+  const onProgress = (loaded, total) => {
+    if (total) $("loading").value = loaded / total;
+    setStatus(`Loading the detector… ${(loaded / 1e6).toFixed(1)} MB`);
+  };
+  const options = { backend, inputSize, scoreThreshold: Number(threshold.value), onProgress };
+  return inWorker ? WorkerFaceDetector.create(options) : FaceDetector.create(options);
 }
 
 let frames = 0;
@@ -254,10 +229,11 @@ async function main() {
   try {
     detector = await createDetector(wanted, inputSizeFrom(sizeText));
   } catch (error) {
-    $("loading").hidden = true;
     setStatus("The detector could not start.");
     showError(error.message);
     return;
+  } finally {
+    $("loading").hidden = true;
   }
   const name = detector.backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)";
   const where = inWorker ? ", in a worker" : "";
@@ -266,14 +242,13 @@ async function main() {
   setStatus(`Ready on ${name}${where} (${detector.backendReason}): start the camera or try a photo.`);
   $("camera").disabled = false;
   $("sample").disabled = false;
-  // The main thread's module (the one FaceDetector.create loaded), when detection runs here.
-  const wasm = inWorker ? null : await init();
-  // Exposed for automated tests, benchmarks and curious users.
+  // Exposed for automated tests, benchmarks and curious users (the module's memory only when
+  // detection runs on this thread).
   window.ssdface = {
     detector,
     detectAndDraw,
     frames,
-    wasmMemory: () => wasm?.memory.buffer.byteLength ?? null,
+    wasmMemory: () => detector.__wasmMemoryBytes?.() ?? null,
   };
 }
 

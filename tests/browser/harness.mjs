@@ -26,7 +26,11 @@ export async function serve(root, { files = {}, folders = {}, headers = {} } = {
       ?? join(root, path.endsWith("/") ? `${path}index.html` : path);
     try {
       const body = await readFile(file);
-      response.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream", ...headers });
+      response.writeHead(200, {
+        "content-type": types[extname(file)] ?? "application/octet-stream",
+        "content-length": body.length,
+        ...headers,
+      });
       response.end(body);
     } catch {
       response.writeHead(404).end();

@@ -275,6 +275,35 @@ await check("detectVideo: the faces of each new frame with that frame, none twic
   await page.close();
 });
 
+await check("each backend loads only its own module, reporting the download's progress", async () => {
+  const { page, errors } = await openPage(gpuBrowser, "?backend=cpu&worker=0");
+  const outcome = await page.evaluate(async () => {
+    const { FaceDetector, WorkerFaceDetector } = await import("./pkg/index.js");
+    const fetchedBefore = performance.getEntriesByType("resource").map((e) => new URL(e.name).pathname);
+    const track = async (create) => {
+      const calls = [];
+      const detector = await create((loaded, total) => calls.push([loaded, total]));
+      await detector.dispose();
+      return { calls: calls.length, last: calls[calls.length - 1] ?? null };
+    };
+    return {
+      fetchedBefore,
+      webgpu: await track((onProgress) => FaceDetector.create({ backend: "webgpu", onProgress })),
+      worker: await track((onProgress) => WorkerFaceDetector.create({ backend: "cpu", onProgress })),
+    };
+  });
+  const { fetchedBefore, ...loads } = outcome;
+  // The page on the CPU fetched the CPU module only.
+  assert(fetchedBefore.some((p) => p.endsWith("/ssdface_cpu_bg.wasm"))
+    && !fetchedBefore.some((p) => p.endsWith("/ssdface_bg.wasm")), `fetched: ${fetchedBefore}`);
+  for (const [name, { calls, last }] of Object.entries(loads)) {
+    assert(calls > 0 && last && last[0] === last[1] && last[1] > 1e6, `${name}: ${calls} calls, last ${last}`);
+  }
+  assert(loads.webgpu.last[1] > loads.worker.last[1], "the WebGPU module is not the larger one");
+  assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
+  await page.close();
+});
+
 await check("dispose() waits for the calls in flight; later calls reject", async () => {
   const { page, errors } = await openPage(gpuBrowser, "?backend=cpu");
   await defineMessageOf(page);
