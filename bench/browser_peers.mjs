@@ -68,9 +68,10 @@ function startServer({ data, frame } = {}) {
   });
 }
 
-/// A thread-capable wasm-bindgen build imports a shared memory; a single-threaded one exports its own.
+/// A thread-capable wasm-bindgen build imports a shared memory; a single-threaded one exports its
+/// own. The CPU backend runs the CPU-only module.
 async function ssdfaceWasmThreads() {
-  const module = await WebAssembly.compile(await readFile(here("../www/pkg/ssdface_bg.wasm")));
+  const module = await WebAssembly.compile(await readFile(here("../www/pkg/ssdface_cpu_bg.wasm")));
   return WebAssembly.Module.imports(module).some((entry) => entry.kind === "memory");
 }
 
