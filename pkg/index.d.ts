@@ -127,7 +127,10 @@ export declare class FaceDetector {
   readonly backendReason: string;
   /** The score threshold faces must reach; may be changed between calls. */
   scoreThreshold: number;
-  /** Faces in `source`, in its pixels, best first. */
+  /**
+   * Faces in `source`, in its pixels, best first. If the GPU device is lost, the detector moves
+   * to the CPU (`backend` and `backendReason` say so) and answers there.
+   */
   detect(source: ImageSource): Promise<Face[]>;
   /** One detection in a blank image, so that the first real frame is not the slow one. */
   warmup(): Promise<void>;

@@ -16,6 +16,9 @@ import { watchVideo } from "./video.js";
 
 export { drawFaces } from "./draw.js";
 
+/** What a WebGPU call fails with once its device is lost or destroyed. */
+const DEVICE_LOST = /device (is poisoned|was destroyed|is lost|was lost)|Destroyed|DeviceLost/i;
+
 /** Only `FaceDetector.create` may construct a `FaceDetector`. */
 const CREATE = Symbol("FaceDetector.create");
 
@@ -170,11 +173,14 @@ export class FaceDetector {
   /** This detector's calls in flight: `dispose()` frees the network after them. */
   #calls = new Set();
   #disposed = null;
-
   #exports;
+  /** Starts a network like this one on another backend (the CPU, after a lost GPU device). */
+  #start;
+  /** The move to the CPU under way, shared by the calls that found the device lost. */
+  #moving = null;
 
   /** Use `FaceDetector.create()`. */
-  constructor(token, inner, exports, backendReason) {
+  constructor(token, [inner, exports], backendReason, start) {
     if (token !== CREATE) {
       throw new TypeError("use `await FaceDetector.create(options)` to make a FaceDetector");
     }
@@ -182,6 +188,7 @@ export class FaceDetector {
     this.#exports = exports;
     this.#backendReason = backendReason;
     this.#scoreThreshold = inner.scoreThreshold;
+    this.#start = start;
   }
 
   static async create(options = {}) {
@@ -189,21 +196,21 @@ export class FaceDetector {
     if (typeof wasm !== "object" || wasm === null || ArrayBuffer.isView(wasm) || wasm instanceof URL) {
       throw new TypeError("option wasm must be { cpu, webgpu }: where to load each module from");
     }
-    const start = async (backend) => {
+    const start = async (backend, overrides = {}) => {
       const kind = buildFor(backend);
       const { bindings, exports } = await loadBuild(kind, wasm[kind], onProgress);
-      const inner = await guarded(() => bindings.FaceDetector.create({ ...rest, backend }));
+      const inner = await guarded(() => bindings.FaceDetector.create({ ...rest, ...overrides, backend }));
       return [inner, exports];
     };
     const chosen = await chooseBackend(rest.backend);
     try {
-      return new FaceDetector(CREATE, ...(await start(chosen.backend)), chosen.reason);
+      return new FaceDetector(CREATE, await start(chosen.backend), chosen.reason, start);
     } catch (error) {
       // `auto` moves to the CPU when a hardware adapter's device fails to start; every other
       // error (bad options, weights) is the caller's to see.
       const auto = rest.backend === undefined || rest.backend === "auto";
       if (!auto || !/^WebGPU is not available/.test(error?.message)) throw error;
-      return new FaceDetector(CREATE, ...(await start("cpu")), `${error.message}: running on the CPU`);
+      return new FaceDetector(CREATE, await start("cpu"), `${error.message}: running on the CPU`, start);
     }
   }
 
@@ -236,15 +243,44 @@ export class FaceDetector {
     this.#thresholdChanged = true;
   }
 
+  /**
+   * Faces in `source`. When the GPU device is lost (a driver reset, another tab's crash), the
+   * detector moves to the CPU, says so in `backendReason`, and the call is answered there.
+   */
   detect(source) {
-    return tracked(this.#calls, guarded(() => {
+    const once = () => guarded(() => {
       const inner = this.#live();
       if (this.#thresholdChanged) {
         inner.scoreThreshold = this.#scoreThreshold;
         this.#thresholdChanged = false;
       }
       return inner.detect(source);
+    });
+    return tracked(this.#calls, once().catch(async (error) => {
+      if (this.#inner?.backend !== "webgpu" || !DEVICE_LOST.test(error?.message)) throw error;
+      this.#moving ??= this.#moveToCpu(error);
+      await this.#moving;
+      return once();
     }));
+  }
+
+  /** A CPU network in place of the one whose GPU device was lost. */
+  async #moveToCpu(error) {
+    const [inner, exports] = await this.#start("cpu", { scoreThreshold: this.#scoreThreshold });
+    if (this.#disposed) {
+      inner.dispose();
+      throw new Error("this FaceDetector was disposed");
+    }
+    try {
+      this.#inner?.dispose();
+    } catch {
+      // The lost device's buffers are gone with it.
+    }
+    this.#inner = inner;
+    this.#exports = exports;
+    this.#thresholdChanged = false;
+    this.#backendReason = `the GPU device was lost (${error.message.split("\n")[0]}): moved to the CPU`;
+    this.#moving = null;
   }
 
   /** One detection in a blank image, so that the first real frame is not the slow one. */
@@ -358,6 +394,14 @@ export class WorkerFaceDetector {
   }
 
   async #detect(source) {
+    const { faces, backend, backendReason } = await this.#post(source);
+    // The worker's detector may have moved to the CPU after a lost GPU device.
+    this.#backend = backend;
+    this.#backendReason = backendReason;
+    return faces;
+  }
+
+  async #post(source) {
     if (source && typeof source === "object" && "data" in source && !(source instanceof ImageData)) {
       const data = new Uint8Array(source.data);
       return this.#send({ type: "detect", image: { data, width: source.width, height: source.height } },

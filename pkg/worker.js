@@ -26,7 +26,8 @@ async function handle(message) {
       return null;
     case "detect":
       try {
-        return await detector.detect(message.image);
+        const faces = await detector.detect(message.image);
+        return { faces, backend: detector.backend, backendReason: detector.backendReason };
       } finally {
         message.image.close?.();
       }

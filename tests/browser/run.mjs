@@ -304,6 +304,40 @@ await check("each backend loads only its own module, reporting the download's pr
   await page.close();
 });
 
+await check("a lost GPU device moves the detector to the CPU, which answers the call", async () => {
+  const context = await gpuBrowser.newContext();
+  // Every WebGPU device the page gets, so that the test can destroy them (a lost device).
+  await context.addInitScript(() => {
+    if (!window.GPUAdapter) return;
+    const requestDevice = GPUAdapter.prototype.requestDevice;
+    GPUAdapter.prototype.requestDevice = async function (...args) {
+      const device = await requestDevice.apply(this, args);
+      (window.gpuDevices ??= []).push(device);
+      return device;
+    };
+  });
+  const { page, errors } = await openPage(context, "?backend=cpu&worker=0");
+  const outcome = await page.evaluate(async () => {
+    const { FaceDetector } = await import("./pkg/index.js");
+    const photo = await createImageBitmap(await (await fetch("samples/group.jpg")).blob());
+    const onGpu = await FaceDetector.create({ backend: "webgpu" });
+    const before = [onGpu.backend, (await onGpu.detect(photo)).length];
+    for (const device of window.gpuDevices) device.destroy();
+    const faces = await onGpu.detect(photo);
+    const after = [onGpu.backend, onGpu.backendReason];
+    const again = (await onGpu.detect(photo)).length;
+    const cpu = await FaceDetector.create({ backend: "cpu" });
+    return { devices: window.gpuDevices.length, before, faces, after, again, cpuFaces: await cpu.detect(photo) };
+  });
+  assert(outcome.devices > 0, "no WebGPU device was made");
+  assert(outcome.before[0] === "webgpu" && outcome.before[1] > 0, `before: ${outcome.before}`);
+  assert(outcome.after[0] === "cpu" && /device was lost/.test(outcome.after[1]), `after: ${outcome.after}`);
+  assert(outcome.faces.length > 0 && outcome.again === outcome.faces.length, `${outcome.faces.length}, then ${outcome.again}`);
+  assertSameFaces(outcome.faces, outcome.cpuFaces, "moved to the CPU vs a CPU detector");
+  assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
+  await context.close();
+});
+
 await check("dispose() waits for the calls in flight; later calls reject", async () => {
   const { page, errors } = await openPage(gpuBrowser, "?backend=cpu");
   await defineMessageOf(page);
