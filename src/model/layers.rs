@@ -4,6 +4,8 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 
 /// Multiply-accumulates of a convolution producing an `out_h` x `out_w` map.
 pub(crate) fn conv_macs(conv: &Conv2d, out_h: usize, out_w: usize) -> u64 {
@@ -16,6 +18,11 @@ pub(crate) fn conv_output_side(input: usize, stride: usize) -> usize {
     input.div_ceil(stride)
 }
 
+/// "Half" padding on each side of a `kernel`-wide convolution.
+fn half_padding(kernel: usize) -> usize {
+    kernel / 2
+}
+
 /// A 2D convolution with "half" padding, so a stride-2 layer gives `ceil(n / 2)` cells.
 pub(crate) fn padded_conv(
     channels: [usize; 2],
@@ -25,7 +32,7 @@ pub(crate) fn padded_conv(
     bias: bool,
     device: &Device,
 ) -> Conv2d {
-    let pad = kernel / 2;
+    let pad = half_padding(kernel);
     Conv2dConfig::new(channels, [kernel, kernel])
         .with_stride([stride, stride])
         .with_groups(groups)
@@ -76,15 +83,45 @@ impl ConvBn {
     }
 
     pub(crate) fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let x = if input.is_autodiff() {
+            self.forward_training(input)
+        } else {
+            self.forward_folded(input)
+        };
+        if self.activate { x.clamp(0.0, 6.0) } else { x }
+    }
+
+    /// Convolution, then batch norm over the batch's statistics (the layer learns both).
+    fn forward_training(&self, input: Tensor<4>) -> Tensor<4> {
         let pointwise_conv =
             self.conv.kernel_size == [1, 1] && self.conv.stride == [1, 1] && self.conv.groups == 1;
-        let x = if pointwise_conv && input.is_autodiff() {
+        let x = if pointwise_conv {
             pointwise(&self.conv, input)
         } else {
             self.conv.forward(input)
         };
-        let x = self.norm.forward(x);
-        if self.activate { x.clamp(0.0, 6.0) } else { x }
+        self.norm.forward(x)
+    }
+
+    /// Inference: batch norm with its running statistics is an affine map per channel, folded
+    /// into the convolution's weights and bias. The fold costs a pass over the (small) weights;
+    /// it saves batch norm's four passes over the (large) feature map, a third of the CPU time
+    /// of a frame.
+    fn forward_folded(&self, input: Tensor<4>) -> Tensor<4> {
+        let norm = &self.norm;
+        let variance = norm.running_var.value().add_scalar(norm.epsilon);
+        let scale = norm.gamma.val() / variance.sqrt();
+        let bias = norm.beta.val() - norm.running_mean.value() * scale.clone();
+        let [out_channels, ..] = self.conv.weight.dims();
+        let weight = self.conv.weight.val() * scale.reshape([out_channels, 1, 1, 1]);
+        let [kh, kw] = self.conv.kernel_size;
+        let options = ConvOptions::new(
+            self.conv.stride,
+            [half_padding(kh), half_padding(kw)],
+            self.conv.dilation,
+            self.conv.groups,
+        );
+        conv2d(input, weight, Some(bias), options)
     }
 
     /// Multiply-accumulates for an `h` x `w` input, and the output size.
@@ -98,6 +135,35 @@ impl ConvBn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn folded_batch_norm_matches_convolution_then_batch_norm() {
+        let device = Device::flex();
+        for (channels, kernel, stride, groups) in
+            [([6, 5], 1, 1, 1), ([4, 4], 3, 2, 4), ([3, 8], 3, 2, 1)]
+        {
+            let mut layer = ConvBn::new(channels, kernel, stride, groups, true, &device);
+            // Statistics and affine parameters away from the identity of a fresh layer.
+            let random = |low: f64, high: f64| {
+                Tensor::<1>::random([channels[1]], Distribution::Uniform(low, high), &device)
+            };
+            layer.norm.gamma = burn::module::Param::from_tensor(random(0.5, 2.0));
+            layer.norm.beta = burn::module::Param::from_tensor(random(-1.0, 1.0));
+            layer.norm.running_mean = burn::module::RunningState::new(random(-1.0, 1.0));
+            layer.norm.running_var = burn::module::RunningState::new(random(0.2, 3.0));
+            let input =
+                Tensor::<4>::random([2, channels[0], 9, 11], Distribution::Default, &device);
+            let expected = layer.norm.forward(layer.conv.forward(input.clone()));
+            let folded = layer.forward_folded(input);
+            assert_eq!(folded.dims(), expected.dims());
+            let difference = (folded - expected).abs().max().into_scalar::<f32>();
+            assert!(
+                difference < 1e-4,
+                "{channels:?} {kernel}x{kernel}/{stride}: {difference}"
+            );
+        }
+    }
 
     #[test]
     fn pointwise_matches_the_convolution() {
