@@ -91,6 +91,9 @@ export interface VideoFrameInfo {
   ms: number;
 }
 
+/** What `detectVideo` calls with each frame's faces; a promise it returns is awaited. */
+export type OnFaces = (faces: Face[], frame: VideoFrameInfo) => void | Promise<void>;
+
 /** A running `detectVideo` loop. */
 export interface VideoHandle {
   /** Stop the loop: `onFaces` is not called again. */
@@ -138,11 +141,7 @@ export declare class FaceDetector {
    * Detect faces in every new frame of `video`, one frame in flight at a time (frames that
    * arrive meanwhile are skipped), and call `onFaces` with each frame's faces and the frame.
    */
-  detectVideo(
-    video: HTMLVideoElement,
-    onFaces: (faces: Face[], frame: VideoFrameInfo) => void | Promise<void>,
-    options?: VideoOptions,
-  ): VideoHandle;
+  detectVideo(video: HTMLVideoElement, onFaces: OnFaces, options?: VideoOptions): VideoHandle;
   /**
    * Release the network once the calls in flight have settled; later calls reject. On WebGPU
    * its buffers go back to the page's GPU memory pool and serve later detectors: create one
@@ -170,11 +169,7 @@ export declare class WorkerFaceDetector {
   /** One detection in a blank image, so that the first real frame is not the slow one. */
   warmup(): Promise<void>;
   /** As `FaceDetector.detectVideo`; the page's thread only grabs the frames. */
-  detectVideo(
-    video: HTMLVideoElement,
-    onFaces: (faces: Face[], frame: VideoFrameInfo) => void | Promise<void>,
-    options?: VideoOptions,
-  ): VideoHandle;
+  detectVideo(video: HTMLVideoElement, onFaces: OnFaces, options?: VideoOptions): VideoHandle;
   /** Stop the worker, and free its memory, once the calls in flight have settled. */
   dispose(): Promise<void>;
 }
