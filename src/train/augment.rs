@@ -179,12 +179,16 @@ fn paint_synthetic(canvas: &mut RgbImage, rng: &mut impl RngExt) {
     };
     let (a, b) = (colour(), colour());
     let (w, h) = (canvas.width() as f32, canvas.height() as f32);
-    // 0 solid, 1 linear gradient, 2 pixel noise, 3 smooth blotches, 4 radial gradient.
+    // 0 solid, 1 linear gradient, 2 pixel noise (colour or grey), 3 smooth blotches, 4 radial
+    // gradient.
     let kind = rng.random_range(0..5);
     let (rx, ry) = (rng.random_range(0.0..w), rng.random_range(0.0..h));
     let angle = rng.random_range(0.0..std::f32::consts::TAU);
     let amplitude = rng.random_range(8.0..96.0f32);
     let cells = rng.random_range(2..12usize);
+    // Pixel noise is grey (one value for all channels) half the time: sensor noise in dim,
+    // colourless scenes, which per-channel noise alone did not teach.
+    let grey = rng.random_bool(0.5);
     let grid: Vec<f32> = (0..(cells + 1) * (cells + 1) * 3)
         .map(|_| rng.random_range(-1.0..1.0f32))
         .collect();
@@ -206,7 +210,7 @@ fn paint_synthetic(canvas: &mut RgbImage, rng: &mut impl RngExt) {
                     let n = (n ^ (n >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
                     ((n >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
                 };
-                [0, 1, 2].map(|c| a[c] + amplitude * hash(c))
+                [0, 1, 2].map(|c| a[c] + amplitude * hash(if grey { 0 } else { c }))
             }
             3 => {
                 let (gx, gy) = (xf / w * cells as f32, yf / h * cells as f32);
