@@ -119,11 +119,8 @@ export declare function drawFaces(
   options?: DrawOptions,
 ): void;
 
-/** A face detector running in this thread. */
-export declare class FaceDetector {
-  private constructor(inner: never);
-  /** Load the module (first call only) and the weights; pick the backend. */
-  static create(options?: DetectorOptions): Promise<FaceDetector>;
+/** What both detectors offer once created. */
+export interface Detector {
   /** Where the network runs. */
   readonly backend: Backend;
   /** Why: asked for, or what `"auto"` found (e.g. only a software WebGPU adapter). */
@@ -150,26 +147,27 @@ export declare class FaceDetector {
   dispose(): Promise<void>;
 }
 
+/** A face detector running in this thread. */
+export interface FaceDetector extends Detector {}
+export declare class FaceDetector {
+  private constructor(inner: never);
+  /** Load the module (first call only) and the weights; pick the backend. */
+  static create(options?: DetectorOptions): Promise<FaceDetector>;
+}
+
 /** Options of `WorkerFaceDetector.create`. */
 export interface WorkerDetectorOptions extends Omit<DetectorOptions, "wasm"> {
   /** A worker running `ssdface/worker.js`; default: one started from the package. */
   worker?: Worker;
 }
 
-/** A face detector running in a module Web Worker, keeping the calling thread free. */
+/**
+ * A face detector running in a module Web Worker, keeping the calling thread free. `detect`
+ * transfers an `ImageBitmap` passed in to the worker, which consumes it; `dispose` stops the
+ * worker.
+ */
+export interface WorkerFaceDetector extends Detector {}
 export declare class WorkerFaceDetector {
   private constructor(worker: never);
   static create(options?: WorkerDetectorOptions): Promise<WorkerFaceDetector>;
-  readonly backend: Backend;
-  readonly backendReason: string;
-  /** Takes effect from the next `detect` on. */
-  scoreThreshold: number;
-  /** Faces in `source`; an `ImageBitmap` passed in is transferred to the worker and consumed. */
-  detect(source: ImageSource): Promise<Face[]>;
-  /** One detection in a blank image, so that the first real frame is not the slow one. */
-  warmup(): Promise<void>;
-  /** As `FaceDetector.detectVideo`; the page's thread only grabs the frames. */
-  detectVideo(video: HTMLVideoElement, onFaces: OnFaces, options?: VideoOptions): VideoHandle;
-  /** Stop the worker, and free its memory, once the calls in flight have settled. */
-  dispose(): Promise<void>;
 }

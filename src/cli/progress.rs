@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
+use burn::train::logger::TrainingProgressLogger;
 use burn::train::metric::{MetricDefinition, MetricId};
 use burn::train::renderer::{
     EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
@@ -164,11 +164,4 @@ impl TrainingProgressLogger for ProgressRenderer {
     }
 }
 
-impl EvaluationProgressLogger for ProgressRenderer {
-    fn start_global_progress(&mut self, _: usize) {}
-    fn start_test(&mut self, _: &str, _: usize) {}
-    fn update_test_progress(&mut self, _: usize) {}
-    fn end_test(&mut self) {}
-    fn end_global_progress(&mut self) {}
-    fn log_event_evaluation(&mut self, _: String) {}
-}
+ssdface::no_evaluation_progress!(ProgressRenderer);

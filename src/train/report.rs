@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
+use burn::train::logger::TrainingProgressLogger;
 use burn::train::metric::MetricDefinition;
 use burn::train::renderer::{
     EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
@@ -139,11 +139,21 @@ impl TrainingProgressLogger for NoProgress {
     fn log_event_training(&mut self, _: String) {}
 }
 
-impl EvaluationProgressLogger for NoProgress {
-    fn start_global_progress(&mut self, _: usize) {}
-    fn start_test(&mut self, _: &str, _: usize) {}
-    fn update_test_progress(&mut self, _: usize) {}
-    fn end_test(&mut self) {}
-    fn end_global_progress(&mut self) {}
-    fn log_event_evaluation(&mut self, _: String) {}
+crate::no_evaluation_progress!(NoProgress);
+
+/// burn-train's evaluation progress logger as no-ops, for `$renderer`: training never runs a
+/// test split, yet every progress renderer must log one.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! no_evaluation_progress {
+    ($renderer:ty) => {
+        impl burn::train::logger::EvaluationProgressLogger for $renderer {
+            fn start_global_progress(&mut self, _: usize) {}
+            fn start_test(&mut self, _: &str, _: usize) {}
+            fn update_test_progress(&mut self, _: usize) {}
+            fn end_test(&mut self) {}
+            fn end_global_progress(&mut self) {}
+            fn log_event_evaluation(&mut self, _: String) {}
+        }
+    };
 }
