@@ -235,48 +235,33 @@ impl SsdConfig {
         ensure(
             "width_multiplier",
             "at most 4",
-            multiplier.to_string(),
+            multiplier,
             multiplier <= 4.0,
         )?;
         let stem = self.stem_channels;
-        ensure(
-            "stem_channels",
-            "1 to 2048",
-            stem.to_string(),
-            channels(stem),
-        )?;
+        ensure("stem_channels", "1 to 2048", stem, channels(stem))?;
         let stages = self.stages.len();
-        ensure(
-            "stages",
-            "1 to 16 stages",
-            stages.to_string(),
-            counted(stages),
-        )?;
+        ensure("stages", "1 to 16 stages", stages, counted(stages))?;
         for (i, stage) in self.stages.iter().enumerate() {
             let field = |name: &str| format!("stages[{i}].{name}");
             let t = stage.expansion;
-            ensure(field("expansion"), "1 to 16", t.to_string(), counted(t))?;
+            ensure(field("expansion"), "1 to 16", t, counted(t))?;
             let c = stage.channels;
-            ensure(field("channels"), "1 to 2048", c.to_string(), channels(c))?;
+            ensure(field("channels"), "1 to 2048", c, channels(c))?;
             let n = stage.repeats;
-            ensure(field("repeats"), "1 to 16", n.to_string(), counted(n))?;
+            ensure(field("repeats"), "1 to 16", n, counted(n))?;
             let s = stage.stride;
-            ensure(field("stride"), "1 or 2", s.to_string(), s == 1 || s == 2)?;
+            ensure(field("stride"), "1 or 2", s, s == 1 || s == 2)?;
         }
         let extras = self.extra_channels.len();
         ensure(
             "extra_channels",
             "at most 16 layers",
-            extras.to_string(),
+            extras,
             extras <= MAX_COUNT,
         )?;
         for (i, &c) in self.extra_channels.iter().enumerate() {
-            ensure(
-                format!("extra_channels[{i}]"),
-                "1 to 2048",
-                c.to_string(),
-                channels(c),
-            )?;
+            ensure(format!("extra_channels[{i}]"), "1 to 2048", c, channels(c))?;
         }
         for (i, sizes) in self.min_sizes.iter().enumerate() {
             let ok = sizes.len() <= MAX_COUNT && sizes.iter().all(|&v| positive(v));
@@ -299,8 +284,8 @@ impl SsdConfig {
         let ok = positive(v.center) && positive(v.size);
         ensure("variances", "positive", format!("{v:?}"), ok)?;
         let (mean, std) = (self.pixel_mean, self.pixel_std);
-        ensure("pixel_mean", "finite", mean.to_string(), mean.is_finite())?;
-        ensure("pixel_std", "positive", std.to_string(), positive(std))?;
+        ensure("pixel_mean", "finite", mean, mean.is_finite())?;
+        ensure("pixel_std", "positive", std, positive(std))?;
         let weights = self.convolution_weights();
         ensure(
             "the network",

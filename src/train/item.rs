@@ -59,19 +59,14 @@ pub fn encode_item(
         .iter()
         .partition(|f| f.width().max(f.height()) >= rules.min_face_size);
     let normalise = |f: &Corners| Corners::new(f.x1 / wf, f.y1 / hf, f.x2 / wf, f.y2 / hf);
+    let faces: Vec<Corners> = faces.iter().map(normalise).collect();
     let ignored: Vec<Corners> = sample
         .ignored
         .iter()
         .chain(&too_small)
         .map(normalise)
         .collect();
-    let targets = match_priors(
-        priors,
-        &faces.iter().map(normalise).collect::<Vec<_>>(),
-        &ignored,
-        rules.match_iou,
-        config.variances,
-    );
+    let targets = match_priors(priors, &faces, &ignored, rules.match_iou, config.variances);
     TrainItem {
         pixels,
         labels: targets
