@@ -258,7 +258,7 @@ export class FaceDetector {
     });
     return tracked(this.#calls, once().catch(async (error) => {
       if (this.#inner?.backend !== "webgpu" || !DEVICE_LOST.test(error?.message)) throw error;
-      this.#moving ??= this.#moveToCpu(error);
+      this.#moving ??= this.#moveToCpu(error).finally(() => { this.#moving = null; });
       await this.#moving;
       return once();
     }));
@@ -280,7 +280,6 @@ export class FaceDetector {
     this.#exports = exports;
     this.#thresholdChanged = false;
     this.#backendReason = `the GPU device was lost (${error.message.split("\n")[0]}): moved to the CPU`;
-    this.#moving = null;
   }
 
   /** One detection in a blank image, so that the first real frame is not the slow one. */

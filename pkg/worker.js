@@ -33,10 +33,6 @@ async function handle(message) {
       }
     case "panicForTesting":
       return __panicForTesting(message.afterAwait);
-    case "dispose":
-      detector?.dispose();
-      detector = null;
-      return null;
     default:
       throw new Error(`unknown message type ${message.type}`);
   }
