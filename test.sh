@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (skipping what is present: Debian's
-# Chromium, the npm packages of tests/browser; build.sh adds the wasm32 Rust target and
-# wasm-bindgen's CLI), then checks formatting and lints and runs every test. CI (.ci/run) runs
-# exactly this.
+# Chromium and Mesa's software Vulkan driver, the npm packages of tests/browser, PyPI's torch
+# for the LibTorch backend; build.sh adds the wasm32 Rust target and wasm-bindgen's CLI), then
+# checks formatting and lints and runs every test, with the LibTorch and wgpu backends built
+# in so that tests/backends.rs compares them with the CPU one. CI (.ci/run) runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 # Build cache outside the clone, so a fresh clone rebuilds incrementally.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ssdface-target}"
 
-# Debian's Chromium for the browser tests (never a downloaded browser).
-if [ ! -x /usr/bin/chromium ]; then
+# Debian's Chromium for the browser tests (never a downloaded browser), and Mesa's lavapipe,
+# a Vulkan driver on the CPU, for the wgpu backend's tests on a machine without a GPU.
+packages=()
+[ -x /usr/bin/chromium ] || packages+=(chromium)
+compgen -G "/usr/share/vulkan/icd.d/lvp_icd.*.json" >/dev/null || packages+=(mesa-vulkan-drivers libvulkan1)
+if [ ${#packages[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo
     $sudo apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${packages[@]}"
 fi
+# shellcheck source=libtorch.sh
+source ./libtorch.sh
 if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -x tests/browser/node_modules/.bin/vite ] \
     || [ ! -x tests/browser/node_modules/.bin/tsc ]; then
     # `npm install` at the locked versions (a no-op for packages already there).
@@ -27,12 +34,13 @@ if [ ! -f ../shared/data/val/labels.txt ] && [ -z "${SSDFACE_DATA:-}" ]; then
     exit 1
 fi
 
+backends=(--features libtorch,wgpu)
 cargo fmt --check
-cargo clippy --release --all-targets -- -D warnings
+cargo clippy --release --all-targets "${backends[@]}" -- -D warnings
 # The WebAssembly build (the browser tests use it; it sets up its own tools first).
 ./build.sh
 for features in web webgpu; do
     cargo clippy --profile wasm-small --lib --target wasm32-unknown-unknown --no-default-features \
         --features "$features" -- -D warnings
 done
-cargo test --release
+cargo test --release "${backends[@]}"

@@ -320,11 +320,12 @@ def time_calls(detect, frame: np.ndarray, runs: int, warm_up: int) -> tuple[floa
 
 def time_ssdface(photo: Path, size: str, threads: int, runs: int, warm_up: int,
                  weights: Path | None) -> dict | None:
-    """One round of ssdface timings from its ``detection`` bench; None (and a warning) on failure."""
+    """One round of ssdface timings on flex from its ``detection`` bench; None (and a warning)
+    on failure."""
     try:
         return cargo_bench("detection", ["--frame", str(photo), "--size", size, "--runs", str(runs),
-                                         "--warm-up", str(warm_up)], threads, weights)
-    except RuntimeError as error:
+                                         "--warm-up", str(warm_up)], threads, weights)["cpu (flex)"]
+    except (RuntimeError, KeyError) as error:
         print(f"warning: ssdface bench failed at {size}, {threads} threads: {error}",
               file=sys.stderr, flush=True)
         return None

@@ -299,8 +299,9 @@ def training_section(training):
         "",
         "Images per second of one optimisation step (forward, MultiBox loss with hard-negative",
         f"mining, backward, Adam) at batch {training['batch']}, {training['size']}, on the CPU,",
-        f"{training['rounds']} interleaved rounds: ssdface on burn (Flex backend, autodiff) and",
-        f"the same network and loss ported to PyTorch {machine.get('torch', '?')} "
+        f"{training['rounds']} interleaved rounds: ssdface on burn (autodiff over each CPU backend:",
+        "Flex, and LibTorch, PyTorch's kernels, in a `libtorch` build) and the same network and",
+        f"loss ported to PyTorch {machine.get('torch', '?')} "
         f"(`bench/torch_ssd.py`, {machine.get('torch_threads', '?')} threads).",
         "",
         "| implementation | backend | ms per step, median (min-max) | images/s |",
@@ -311,13 +312,14 @@ def training_section(training):
             f"| {r['detector']} | {r['backend']} | {spread(r['step_ms'])} | "
             f"{r['images_per_second']:.1f} |"
         )
-    own = next((r for r in training["results"] if r["detector"] == "ssdface"), None)
     other = next((r for r in training["results"] if r["detector"] != "ssdface"), None)
+    own = [r for r in training["results"] if r["detector"] == "ssdface"]
     if own and other:
+        lines.append("")
         lines += [
-            "",
-            "PyTorch step time over ssdface's, per round: "
-            + ratio_spread(other["round_medians_ms"], own["round_medians_ms"]),
+            f"PyTorch step time over ssdface's on {r['backend']}, per round: "
+            + ratio_spread(other["round_medians_ms"], r["round_medians_ms"])
+            for r in own
         ]
     lines.append("")
     return lines

@@ -103,8 +103,13 @@ node bench/browser_peers.mjs speed --frame "$photo" --rounds "$rounds" --frames 
 step "training speed"
 # The PyTorch port must be ssdface's network: the same outputs on the same weights and input.
 "$python" bench/torch_ssd.py check --weights "$weights"
-"$python" bench/torch_ssd.py speed --batch 16 --rounds "$rounds" --steps "$steps" \
-    --out "$out/training_speed.json"
+# ssdface on Flex and on LibTorch (PyTorch's CPU kernels), built with test.sh's features so
+# that the build is shared; libtorch.sh runs in a subshell so that only cargo sees it.
+(
+    source ./libtorch.sh
+    SSDFACE_BENCH_FEATURES=libtorch,wgpu "$python" bench/torch_ssd.py speed --batch 16 \
+        --rounds "$rounds" --steps "$steps" --out "$out/training_speed.json"
+)
 
 step "report"
 "$python" bench/report.py --out "$out" --weights "$weights"

@@ -37,16 +37,21 @@ def run_cargo_bench(bench: str, args: list[str], threads: int | None = None,
                     weights: Path | None = None, timeout: float | None = None) -> str:
     """Run ``cargo bench --bench BENCH -- ARGS`` in the repository and return its stdout.
 
-    burn's Flex backend runs on rayon's pool, so ``RAYON_NUM_THREADS`` sets its threads.
+    burn's Flex backend runs on rayon's pool, so ``RAYON_NUM_THREADS`` sets its threads;
+    LibTorch's are OpenMP's, ``OMP_NUM_THREADS``. ``SSDFACE_BENCH_FEATURES`` (e.g.
+    ``libtorch``) adds cargo features, and with them the backends they bring.
     Raises RuntimeError with the panic message when the bench fails.
     """
     env = dict(os.environ)
     env.setdefault("CARGO_TARGET_DIR", str(Path.home() / ".cache" / "ssdface-target"))
     if threads is not None:
         env["RAYON_NUM_THREADS"] = str(threads)
+        env["OMP_NUM_THREADS"] = str(threads)
     if weights is not None:
         env["SSDFACE_WEIGHTS"] = str(weights.resolve())
-    command = ["cargo", "bench", "-q", "--bench", bench, "--", *args]
+    features = env.get("SSDFACE_BENCH_FEATURES")
+    command = ["cargo", "bench", "-q", "--bench", bench,
+               *(["--features", features] if features else []), "--", *args]
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=timeout)
     if result.returncode != 0:
@@ -57,8 +62,8 @@ def run_cargo_bench(bench: str, args: list[str], threads: int | None = None,
 
 def cargo_bench(bench: str, args: list[str], threads: int | None = None,
                 weights: Path | None = None, timeout: float | None = None) -> dict:
-    """``run_cargo_bench`` with ``--json``: the JSON line of its CPU backend (a ``wgpu`` build
-    prints a second line for the GPU).
+    """``run_cargo_bench`` with ``--json``: the JSON lines of its CPU backends (flex, and
+    LibTorch in a ``libtorch`` build), by backend name; a ``wgpu`` build's GPU line is left out.
     """
     stdout = run_cargo_bench(bench, [*args, "--json"], threads, weights, timeout)
     records = []
@@ -73,4 +78,4 @@ def cargo_bench(bench: str, args: list[str], threads: int | None = None,
     if not cpu:
         raise RuntimeError(f"no JSON line for the CPU in the output of cargo bench --bench {bench}:\n"
                            f"{stdout[-3000:]}")
-    return cpu[-1]
+    return {r["backend"]: r for r in cpu}

@@ -631,7 +631,8 @@ def time_steps(model, optimizer, batch, steps: int, warm_up: int) -> list[float]
 
 def run_ssdface(batch: int, steps: int, warm_up: int, threads: int | None, timeout: float | None):
     return cargo_bench("training", ["--batch", str(batch), "--steps", str(steps),
-                                    "--warm-up", str(warm_up)], threads, timeout=timeout)
+                                    "--warm-up", str(warm_up), "--backend", "cpu"], threads,
+                       timeout=timeout)
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -703,42 +704,42 @@ def cmd_speed(args):
     print(f"{kind} input: batch {args.batch}, {faces} faces, {int(labels.sum())} positive priors; "
           f"torch {torch.__version__}, {threads} threads", flush=True)
 
-    results = {
-        "ssdface": {"detector": "ssdface", "backend": "cpu (flex)", "round_medians_ms": [], "step_ms": []},
-        "torch": {"detector": "pytorch-port", "backend": "torch cpu", "round_medians_ms": [], "step_ms": []},
-    }
+    # One row per ssdface CPU backend the bench build has (flex; LibTorch with
+    # SSDFACE_BENCH_FEATURES=libtorch), interleaved round by round with the port's.
+    torch_row = {"detector": "pytorch-port", "backend": "torch cpu", "round_medians_ms": [], "step_ms": []}
+    ssdface_rows = {}
     ssdface_error = None
     for r in range(args.rounds):
         times = time_steps(model, optimizer, (images, labels, offsets), args.steps, args.warm_up)
-        results["torch"]["round_medians_ms"].append(median(times))
-        results["torch"]["step_ms"].extend(times)
+        torch_row["round_medians_ms"].append(median(times))
+        torch_row["step_ms"].extend(times)
         print(f"round {r + 1}/{args.rounds}  pytorch-port: median {median(times):.0f} ms/step", flush=True)
         if args.no_ssdface or ssdface_error:
             continue
         try:
-            record = run_ssdface(args.batch, args.steps, args.warm_up, args.threads, args.cargo_timeout)
+            records = run_ssdface(args.batch, args.steps, args.warm_up, args.threads, args.cargo_timeout)
         except (RuntimeError, subprocess.TimeoutExpired, OSError) as e:
             ssdface_error = str(e)
             print(f"ssdface bench failed, continuing with the port only:\n{e}", file=sys.stderr, flush=True)
             continue
-        times = [float(t) for t in record["step_ms"]]
-        res = results["ssdface"]
-        res["backend"] = record.get("backend", res["backend"])
-        res["threads"] = record.get("threads")
-        res["round_medians_ms"].append(median(times))
-        res["step_ms"].extend(times)
-        print(f"round {r + 1}/{args.rounds}  ssdface:      median {median(times):.0f} ms/step "
-              f"({record.get('threads')} threads)", flush=True)
+        for backend, record in records.items():
+            times = [float(t) for t in record["step_ms"]]
+            row = ssdface_rows.setdefault(backend, {"detector": "ssdface", "backend": backend,
+                                                    "round_medians_ms": [], "step_ms": []})
+            row["threads"] = record.get("threads")
+            row["round_medians_ms"].append(median(times))
+            row["step_ms"].extend(times)
+            print(f"round {r + 1}/{args.rounds}  ssdface {backend}: median {median(times):.0f} ms/step "
+                  f"({record.get('threads')} threads)", flush=True)
 
     out = []
-    for key in ("ssdface", "torch"):
-        res = results[key]
+    for res in [*ssdface_rows.values(), torch_row]:
         if not res["step_ms"]:
             continue
         res["images_per_second"] = round(args.batch * 1000.0 / median(res["step_ms"]), 2)
         threads_used = res.pop("threads", None)
         out.append(res)
-        print(f"{res['detector']:<13} {res['backend']:<11} batch {args.batch}: "
+        print(f"{res['detector']:<13} {res['backend']:<15} batch {args.batch}: "
               f"{res['images_per_second']:.1f} images/s (median {median(res['step_ms']):.0f} ms/step "
               f"over {len(res['step_ms'])} steps in {len(res['round_medians_ms'])} rounds"
               + (f", {threads_used} threads" if threads_used else "") + ")")

@@ -2,10 +2,11 @@
 //! backward, Adam) at batch 16 and 32, 320x240, on each backend this build has; and the input
 //! pipeline (decode, augment, match) on its own.
 //!
-//! `cargo bench --bench training` (add `--features wgpu` for the GPU column). Prints figures;
-//! asserts nothing. `-- --batch B --steps N --warm-up N --json` times one batch size and prints
-//! one JSON line per backend with every step's milliseconds (the ssdface side of
-//! `bench/torch_ssd.py`); `RAYON_NUM_THREADS` sets the CPU threads.
+//! `cargo bench --bench training` (add `--features libtorch` for LibTorch's row after `source
+//! ./libtorch.sh`, `--features wgpu` for the GPU's). Prints figures; asserts nothing. `--
+//! --batch B --steps N --warm-up N --json` times one batch size and prints one JSON line per
+//! backend with every step's milliseconds (the ssdface side of `bench/torch_ssd.py`);
+//! `RAYON_NUM_THREADS` sets flex's CPU threads, `OMP_NUM_THREADS` LibTorch's.
 
 mod common;
 
@@ -48,6 +49,9 @@ struct Options {
     /// One JSON line per backend with every step's milliseconds.
     #[arg(long)]
     json: bool,
+    /// Only the backends whose name starts with this (`cpu`: flex and LibTorch).
+    #[arg(long, value_name = "NAME")]
+    backend: Option<String>,
     /// Passed by cargo to every benchmark program.
     #[arg(long, hide = true)]
     bench: bool,
@@ -85,7 +89,13 @@ fn main() {
         );
     }
 
-    for (name, device) in common::backends() {
+    let backends = common::backends().into_iter().filter(|(name, _)| {
+        options
+            .backend
+            .as_ref()
+            .is_none_or(|prefix| name.starts_with(prefix.as_str()))
+    });
+    for (name, device) in backends {
         for &batch_size in &batches {
             let autodiff = device.clone().autodiff();
             let train_config = TrainConfig::new().with_model(config.clone());

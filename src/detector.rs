@@ -80,7 +80,10 @@ impl BoxDecoder {
         let face = softmax(output.logits, 2)
             .narrow(2, 1, 1)
             .reshape([batch, priors]);
-        let (scores, indices) = face.topk_with_indices(k, 1);
+        // A sort, not `topk_with_indices`: CubeCL's top-k kernel returns wrong priors (and
+        // hangs at k = 750) on Mesa's lavapipe Vulkan driver, where the sort is right.
+        let (scores, indices) = face.sort_descending_with_indices(1);
+        let (scores, indices) = (scores.narrow(1, 0, k), indices.narrow(1, 0, k));
         let offsets = output
             .offsets
             .gather(1, indices.clone().unsqueeze_dim::<3>(2).repeat_dim(2, 4));

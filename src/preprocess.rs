@@ -140,11 +140,26 @@ pub fn resize_normalise(
 /// (`cargo bench --bench detection`), so it runs there.
 pub fn to_input_tensor(image: &ImageView, config: &SsdConfig, device: &Device) -> Tensor<4> {
     let (w, h) = (config.input_width, config.input_height);
-    if matches!(device.as_dispatch(), DispatchDevice::Flex(_)) {
+    if is_host_cpu(device) {
         let values = resize_normalise(image, w, h, config.pixel_mean, config.pixel_std);
         return Tensor::from_data(TensorData::new(values, [1, 3, h, w]), device);
     }
     resize_normalise_on_device(image, config, device)
+}
+
+/// Whether `device` computes on this CPU, where [`resize_normalise`]'s loop is the fastest.
+fn is_host_cpu(device: &Device) -> bool {
+    match device.as_dispatch() {
+        DispatchDevice::Flex(_) => true,
+        // burn marks LibTorch deprecated; it remains a backend of this crate (`libtorch`).
+        #[cfg(feature = "libtorch")]
+        #[allow(deprecated)]
+        DispatchDevice::LibTorch(device) => {
+            matches!(device, burn_dispatch::devices::LibTorchDevice::Cpu)
+        }
+        #[allow(unreachable_patterns)] // Flex is the only backend of the CPU-only builds.
+        _ => false,
+    }
 }
 
 /// [`resize_normalise`] as tensor operations on `device`.

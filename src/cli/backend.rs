@@ -13,6 +13,8 @@ pub enum Backend {
     Wgpu,
     /// NVIDIA GPUs through CUDA; needs the `cuda` cargo feature.
     Cuda,
+    /// The CPU through LibTorch (PyTorch's kernels); needs the `libtorch` cargo feature.
+    Libtorch,
 }
 
 /// The devices for `backend`: `count` GPUs (data-parallel when more than one), or the CPU.
@@ -27,6 +29,29 @@ pub fn devices(backend: Backend, count: usize) -> anyhow::Result<Vec<Device>> {
         }
         Backend::Wgpu => wgpu_devices(count),
         Backend::Cuda => cuda_devices(count),
+        Backend::Libtorch => {
+            if count > 1 {
+                bail!(
+                    "--devices applies to GPUs; the LibTorch CPU backend already uses every core"
+                );
+            }
+            libtorch_device().map(|device| vec![device])
+        }
+    }
+}
+
+/// The `--backend` option of every command that runs the network.
+#[derive(clap::Args, Debug)]
+pub struct BackendArgs {
+    /// Where the network runs.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
+}
+
+impl BackendArgs {
+    /// The one device of the commands that detect (`detect`, `eval`).
+    pub fn device(&self) -> anyhow::Result<Device> {
+        Ok(devices(self.backend, 1)?.remove(0))
     }
 }
 
@@ -54,4 +79,19 @@ fn cuda_devices(count: usize) -> anyhow::Result<Vec<Device>> {
 #[cfg(not(feature = "cuda"))]
 fn cuda_devices(_: usize) -> anyhow::Result<Vec<Device>> {
     bail!("this build has no CUDA backend: build with `--features cuda`")
+}
+
+#[cfg(feature = "libtorch")]
+fn libtorch_device() -> anyhow::Result<Device> {
+    // burn marks its LibTorch backend deprecated in favour of CubeCL's CPU runtime, whose build
+    // downloads LLVM; LibTorch is the CPU backend with PyTorch's own kernels that builds offline.
+    #[allow(deprecated)]
+    Ok(Device::libtorch())
+}
+
+#[cfg(not(feature = "libtorch"))]
+fn libtorch_device() -> anyhow::Result<Device> {
+    bail!(
+        "this build has no LibTorch backend: run `source ./libtorch.sh` and build with `--features libtorch`"
+    )
 }

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use burn::prelude::*;
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -14,6 +13,7 @@ use ssdface::preprocess::{ImageView, PixelFormat};
 
 use ssdface::plots::draw_faces;
 
+use super::backend::BackendArgs;
 use super::{inputs, model_source::ModelArgs};
 
 #[derive(clap::Args, Debug)]
@@ -23,6 +23,8 @@ pub struct DetectArgs {
     inputs: Vec<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    backend: BackendArgs,
     /// Write the image with boxes and scores drawn: a file for one image, else a folder.
     #[arg(long, value_name = "PATH")]
     draw: Option<PathBuf>,
@@ -80,7 +82,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
             parent.display()
         );
     }
-    let device = Device::flex();
+    let device = args.backend.device()?;
     let (config, model) = args.model.load(&device)?;
     let detector = Detector::new(model, config, device).with_nms(nms);
 

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use ssdface::boxes::{NmsConfig, Scored};
 use ssdface::data::FaceDataset;
@@ -15,6 +14,7 @@ use ssdface::eval::{
     with_truth, write_submission,
 };
 
+use super::backend::BackendArgs;
 use super::model_source::ModelArgs;
 
 #[derive(clap::Args, Debug)]
@@ -25,6 +25,8 @@ pub struct EvalArgs {
     data: PathBuf,
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    backend: BackendArgs,
     /// Score another detector's boxes instead of running the model: a folder of WIDER FACE
     /// submission files (`<image path>.txt`: name, box count, `x y w h score` lines).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["weights", "input_size", "score_threshold"])]
@@ -93,7 +95,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
 
 /// Detect with the model on every image, write its submission files and return the boxes.
 fn run_model(args: &EvalArgs, dataset: &FaceDataset) -> anyhow::Result<Vec<Vec<Scored>>> {
-    let device = Device::flex();
+    let device = args.backend.device()?;
     let (config, model) = args.model.load(&device)?;
     let detector = Detector::new(model, config, device).with_nms(NmsConfig {
         score_threshold: args.score_threshold,

@@ -8,7 +8,7 @@ use anyhow::Context;
 use ssdface::train::{self, AugmentConfig, BEST_WEIGHTS, RunData, RunOutput, TrainConfig};
 use ssdface::weights;
 
-use super::backend::{Backend, devices};
+use super::backend::{BackendArgs, devices};
 use super::progress::ProgressRenderer;
 
 #[derive(clap::Args, Debug)]
@@ -32,9 +32,8 @@ pub struct TrainArgs {
     /// Stop cleanly, with a checkpoint, before an epoch would end after this many minutes.
     #[arg(long, value_name = "N")]
     max_minutes: Option<f64>,
-    /// Where to train.
-    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
-    backend: Backend,
+    #[command(flatten)]
+    backend: BackendArgs,
     /// Number of GPUs to train on, data-parallel.
     #[arg(long, default_value_t = 1, value_name = "N")]
     devices: usize,
@@ -65,7 +64,7 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
-    let devices = devices(args.backend, args.devices)?;
+    let devices = devices(args.backend.backend, args.devices)?;
     let output = || RunOutput {
         progress: Box::new(ProgressRenderer::default()),
         messages: Arc::new(|message| eprintln!("{message}")),

@@ -1,0 +1,270 @@
+//! The other backends against the CPU one (flex), on the same weights and the same batch:
+//! LibTorch (PyTorch's CPU kernels; `source ./libtorch.sh` before building) and wgpu, which
+//! here runs on Mesa's software Vulkan driver, lavapipe (`.ci/run` installs it), standing in
+//! for a GPU. Training steps give the same loss and gradients, and detection the same faces,
+//! through the library and through the command line's `--backend`.
+
+mod common;
+
+use std::path::Path;
+
+use burn::module::{ModuleVisitor, Param};
+use burn::optim::{GradientsParams, SgdConfig};
+use burn::prelude::*;
+use burn::tensor::{DeviceKind, Gradients};
+use ssdface::data::FaceDataset;
+use ssdface::default_model::DEFAULT_WEIGHTS;
+use ssdface::detector::Detector;
+use ssdface::model::SsdConfig;
+use ssdface::photo::read_upright;
+use ssdface::preprocess::{ImageView, PixelFormat};
+use ssdface::train::{
+    AugmentConfig, AugmentedDataset, DetectionBatch, DetectionBatcher, TrainConfig, TrainingModel,
+    multibox_loss,
+};
+
+/// The backends compared with flex.
+fn backends() -> Vec<(&'static str, Device)> {
+    // burn marks LibTorch deprecated; it is the backend under test here.
+    #[allow(deprecated)]
+    let libtorch = Device::libtorch();
+    vec![
+        ("libtorch", libtorch),
+        // The only adapter here is lavapipe, a CPU one.
+        ("wgpu", Device::wgpu(DeviceKind::Cpu)),
+    ]
+}
+
+/// A small input keeps the software GPU quick; the network is the default one.
+fn model_config() -> SsdConfig {
+    SsdConfig::new().at_input_size(160, 120).unwrap()
+}
+
+/// Two humanfaces photos as one batch on `device`, without augmentation.
+fn batch(device: &Device) -> DetectionBatch {
+    let config = model_config();
+    let images = FaceDataset::open(&[common::data_dir().join("humanfaces")])
+        .unwrap()
+        .truncated(2);
+    let dataset = AugmentedDataset::new(
+        images,
+        AugmentConfig::none(),
+        config.clone(),
+        TrainConfig::new().target_rules(),
+        0,
+        false,
+        0,
+    );
+    let items = (0..2)
+        .map(|i| burn::data::dataset::Dataset::get(&dataset, i).unwrap())
+        .collect();
+    burn::data::dataloader::batcher::Batcher::batch(&DetectionBatcher::new(&config), items, device)
+}
+
+/// Every parameter's gradient, in module order, as plain numbers.
+struct GradientValues<'a> {
+    grads: &'a Gradients,
+    values: Vec<Vec<f32>>,
+}
+
+impl ModuleVisitor for GradientValues<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = param.val().grad(self.grads) {
+            self.values
+                .push(grad.into_data().try_into_vec::<f32>().unwrap());
+        }
+    }
+}
+
+/// The loss before each of `steps` SGD steps from `model`, and the gradients of the first.
+/// (SGD rather than training's Adam: Adam scales every gradient to about the learning rate,
+/// rounding noise included, so two backends' runs part faster than their arithmetic does.)
+fn train(mut model: TrainingModel, device: &Device, steps: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
+    let mut optimizer = SgdConfig::new().init();
+    let mut losses = Vec::new();
+    let mut first_grads = Vec::new();
+    for step in 0..steps {
+        let batch = batch(device);
+        let output = model.ssd.forward(batch.images);
+        let loss = multibox_loss(
+            output.logits,
+            output.offsets,
+            batch.labels,
+            batch.offsets,
+            model.negatives_per_positive,
+        )
+        .total;
+        losses.push(loss.clone().into_scalar::<f32>());
+        let grads = loss.backward();
+        if step == 0 {
+            let mut visitor = GradientValues {
+                grads: &grads,
+                values: Vec::new(),
+            };
+            model.visit(&mut visitor);
+            first_grads = visitor.values;
+        }
+        let grads = GradientsParams::from_grads(grads, &model);
+        model = optimizer.step(1e-3, model, grads);
+    }
+    (losses, first_grads)
+}
+
+fn largest_magnitude(values: &[f32]) -> f32 {
+    values.iter().fold(0f32, |m, v| m.max(v.abs()))
+}
+
+fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
+}
+
+#[test]
+fn training_steps_on_each_backend_equal_flex() {
+    let flex = Device::flex().autodiff();
+    // A fixed start: how far two backends' runs part depends on the weights.
+    flex.seed(1);
+    let config = TrainConfig::new().with_model(model_config());
+    let model = TrainingModel::new(&config, &flex).unwrap();
+    let steps = 3;
+    let (flex_losses, flex_grads) = train(model.clone(), &flex, steps);
+    assert!(flex_losses.iter().all(|l| l.is_finite() && *l > 0.0));
+    assert!(!flex_grads.is_empty(), "no gradients");
+    assert!(
+        flex_losses[steps - 1] < flex_losses[0],
+        "flex losses {flex_losses:?} do not fall"
+    );
+
+    for (name, device) in backends() {
+        let device = device.autodiff();
+        let (losses, grads) = train(model.clone().fork(&device), &device, steps);
+        for (step, (a, b)) in flex_losses.iter().zip(&losses).enumerate() {
+            assert!(
+                (a - b).abs() <= 2e-3 * a.abs(),
+                "{name}: loss after {step} steps {b}, flex {a}"
+            );
+        }
+        assert_eq!(grads.len(), flex_grads.len(), "{name}: gradients");
+        // Gradients that batch norm cancels (biases before it) are rounding noise near zero;
+        // their differences count against the largest gradient's scale.
+        let floor = 1e-4
+            * flex_grads
+                .iter()
+                .map(|g| largest_magnitude(g))
+                .fold(0f32, f32::max);
+        for (i, (a, b)) in flex_grads.iter().zip(&grads).enumerate() {
+            let diff = largest_difference(a, b) / largest_magnitude(a).max(floor);
+            assert!(
+                diff <= 2e-2,
+                "{name}: gradient {i} differs by {diff} of its scale"
+            );
+        }
+    }
+}
+
+#[test]
+fn detection_on_each_backend_equals_flex() {
+    let photo = read_upright(&common::val_image("maksssksksss10.jpg")).unwrap();
+    let view = ImageView::new(
+        photo.as_raw(),
+        photo.width(),
+        photo.height(),
+        PixelFormat::Rgb,
+    )
+    .unwrap();
+    let faces_on = |device: Device| {
+        Detector::from_weights(DEFAULT_WEIGHTS, device)
+            .unwrap()
+            .detect(&view)
+            .unwrap()
+    };
+    let expected = faces_on(Device::flex());
+    assert!(!expected.is_empty(), "no face on flex");
+    for (name, device) in backends() {
+        let faces = faces_on(device);
+        assert_eq!(
+            faces.len(),
+            expected.len(),
+            "{name}: {faces:?} vs {expected:?}"
+        );
+        for (a, b) in expected.iter().zip(&faces) {
+            let box_diff = [a.x - b.x, a.y - b.y, a.width - b.width, a.height - b.height]
+                .iter()
+                .fold(0f32, |m, d| m.max(d.abs()));
+            assert!(
+                box_diff <= 0.5 && (a.score - b.score).abs() <= 1e-3,
+                "{name}: {b:?} vs flex {a:?}"
+            );
+        }
+    }
+}
+
+/// `ssdface ARGS`, which must succeed; its standard output.
+fn ssdface(args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ssdface"))
+        .args(args)
+        .output()
+        .unwrap();
+    common::assert_success(&output, &format!("ssdface {}", args.join(" ")));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn the_command_line_trains_and_detects_on_each_backend() {
+    let humanfaces = common::data_dir().join("humanfaces");
+    let photo = common::val_image("maksssksksss10.jpg");
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default-320.ssdface");
+    // One step on two photos from the bundled weights: the step's loss is the loss of those
+    // weights, the same on every backend.
+    let first_loss = |backend: &str| {
+        let run = common::scratch(&format!("cli_train_{backend}"));
+        ssdface(&[
+            "train",
+            "--backend",
+            backend,
+            "--data",
+            humanfaces.to_str().unwrap(),
+            "--val",
+            humanfaces.to_str().unwrap(),
+            "--max-images",
+            "2",
+            "--batch-size",
+            "2",
+            "--epochs",
+            "1",
+            "--no-augment",
+            "--init",
+            bundled.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ]);
+        assert!(
+            run.join(ssdface::train::LAST_WEIGHTS).is_file(),
+            "{backend}: no weights"
+        );
+        let history = ssdface::train::History::load(&run).unwrap();
+        history.epochs[0].train_loss
+    };
+    let faces = |backend: &str| -> serde_json::Value {
+        let json = ssdface(&["detect", "--backend", backend, photo.to_str().unwrap()]);
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()[0]["faces"].clone()
+    };
+    let (flex_loss, flex_faces) = (first_loss("cpu"), faces("cpu"));
+    assert!(!flex_faces.as_array().unwrap().is_empty());
+    for backend in ["libtorch", "wgpu"] {
+        let loss = first_loss(backend);
+        assert!(
+            (loss - flex_loss).abs() <= 1e-3 * flex_loss,
+            "{backend}: training loss {loss}, cpu {flex_loss}"
+        );
+        let got = faces(backend);
+        let (got, want) = (got.as_array().unwrap(), flex_faces.as_array().unwrap());
+        assert_eq!(got.len(), want.len(), "{backend}: {got:?} vs cpu {want:?}");
+        for (a, b) in want.iter().zip(got) {
+            for key in ["x", "y", "width", "height", "score"] {
+                let (a, b) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+                assert!((a - b).abs() <= 1e-2, "{backend}: {key} {b}, cpu {a}");
+            }
+        }
+    }
+}
