@@ -80,10 +80,7 @@ impl BoxDecoder {
         let face = softmax(output.logits, 2)
             .narrow(2, 1, 1)
             .reshape([batch, priors]);
-        // A sort, not `topk_with_indices`: CubeCL's top-k kernel returns wrong priors (and
-        // hangs at k = 750) on Mesa's lavapipe Vulkan driver, where the sort is right.
-        let (scores, indices) = face.sort_descending_with_indices(1);
-        let (scores, indices) = (scores.narrow(1, 0, k), indices.narrow(1, 0, k));
+        let (scores, indices) = best(face, k);
         let offsets = output
             .offsets
             .gather(1, indices.clone().unsqueeze_dim::<3>(2).repeat_dim(2, 4));
@@ -104,6 +101,20 @@ impl BoxDecoder {
             ],
             2,
         )
+    }
+}
+
+/// The `k` largest values of each row of `scores` and their indices, largest first.
+///
+/// Natively a sort: CubeCL's top-k kernel returns wrong priors (and hangs at k = 750) on Mesa's
+/// lavapipe Vulkan driver, and burn's GPU backends sort by reading the scores back, which only
+/// native code may do synchronously. In the browser the top-k kernel, right on WebGPU there.
+fn best(scores: Tensor<2>, k: usize) -> (Tensor<2>, Tensor<2, Int>) {
+    if cfg!(target_family = "wasm") {
+        scores.topk_with_indices(k, 1)
+    } else {
+        let (scores, indices) = scores.sort_descending_with_indices(1);
+        (scores.narrow(1, 0, k), indices.narrow(1, 0, k))
     }
 }
 
