@@ -317,7 +317,7 @@ def training_section(training):
     if own and other:
         lines.append("")
         lines += [
-            f"PyTorch step time over ssdface's on {r['backend']}, per round: "
+            f"- PyTorch step time over ssdface's on {r['backend']}, per round: "
             + ratio_spread(other["round_medians_ms"], r["round_medians_ms"])
             for r in own
         ]
