@@ -92,6 +92,31 @@ fn a_tiny_run_overfits_and_then_finds_its_faces() {
     assert!(error.contains("last.ssdface"), "{error}");
 }
 
+#[test]
+fn training_runs_data_parallel_over_two_devices() {
+    // Two handles to the CPU stand in for two GPUs: burn-train's multi-device strategy runs a
+    // batch on each and applies their gradients on the first.
+    let run = common::scratch("two_devices");
+    let config = common::tiny_config().with_epochs(6);
+    let report = ssdface::train::start(
+        &run,
+        &config,
+        &common::tiny_data(),
+        vec![Device::flex(); 2],
+        None,
+        RunOutput::silent(),
+    )
+    .unwrap();
+    let epochs = &report.history.epochs;
+    assert_eq!(epochs.len(), 6, "{:?}", report.stopped);
+    let (first, last) = (epochs[0].train_loss, epochs[5].train_loss);
+    assert!(
+        last.is_finite() && last < first,
+        "training loss went from {first} to {last}"
+    );
+    assert!(run.join(LAST_WEIGHTS).is_file());
+}
+
 fn run_history(run: &Path) -> History {
     History::load(run).unwrap()
 }

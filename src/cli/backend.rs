@@ -21,22 +21,12 @@ pub enum Backend {
 pub fn devices(backend: Backend, count: usize) -> anyhow::Result<Vec<Device>> {
     let count = count.max(1);
     match backend {
-        Backend::Cpu => {
-            if count > 1 {
-                bail!("--devices applies to GPUs; the CPU backend already uses every core");
-            }
-            Ok(vec![Device::flex()])
-        }
+        // Several CPU "devices" are the same cores: data-parallel training over them works
+        // (burn-train's multi-device strategy), for trying it without GPUs.
+        Backend::Cpu => Ok(vec![Device::flex(); count]),
         Backend::Wgpu => wgpu_devices(count),
         Backend::Cuda => cuda_devices(count),
-        Backend::Libtorch => {
-            if count > 1 {
-                bail!(
-                    "--devices applies to GPUs; the LibTorch CPU backend already uses every core"
-                );
-            }
-            libtorch_device().map(|device| vec![device])
-        }
+        Backend::Libtorch => libtorch_device().map(|device| vec![device; count]),
     }
 }
 

@@ -34,7 +34,7 @@ pub struct TrainArgs {
     max_minutes: Option<f64>,
     #[command(flatten)]
     backend: BackendArgs,
-    /// Number of GPUs to train on, data-parallel.
+    /// Devices to train on, data-parallel (GPUs; on the CPU, handles to the same cores).
     #[arg(long, default_value_t = 1, value_name = "N")]
     devices: usize,
     /// Most epochs.
