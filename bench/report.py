@@ -304,12 +304,17 @@ def training_section(training):
         f"loss ported to PyTorch {machine.get('torch', '?')} "
         f"(`bench/torch_ssd.py`, {machine.get('torch_threads', '?')} threads).",
         "",
-        "| implementation | backend | ms per step, median (min-max) | images/s |",
-        "|---|---|---|---|",
+        "| implementation | backend | ms per step, median (min-max) | forward / loss / backward / optimiser, median ms | images/s |",
+        "|---|---|---|---|---|",
     ]
     for r in training["results"]:
+        phases = r.get("phase_ms") or {}
+        split = " / ".join(
+            f"{statistics.median(phases[name]):.0f}" if phases.get(name) else "-"
+            for name in ("forward", "loss", "backward", "optimiser")
+        )
         lines.append(
-            f"| {r['detector']} | {r['backend']} | {spread(r['step_ms'])} | "
+            f"| {r['detector']} | {r['backend']} | {spread(r['step_ms'])} | {split} | "
             f"{r['images_per_second']:.1f} |"
         )
     other = next((r for r in training["results"] if r["detector"] != "ssdface"), None)

@@ -605,21 +605,34 @@ def build(seed: int = 42, weight_decay: float = 0.0, lr: float = 1e-3):
     return config, priors, model, optimizer
 
 
-def train_step(model, optimizer, images, labels, offsets):
+PHASES = ("forward", "loss", "backward", "optimiser")
+
+
+def train_step(model, optimizer, images, labels, offsets, phase_ms=None):
+    """One step; with ``phase_ms`` (a dict of lists), each phase's milliseconds are appended
+    under the names of ``PHASES``, as the ssdface bench splits its steps."""
+    marks = [time.perf_counter()]
     out_logits, out_offsets = model(images)
+    marks.append(time.perf_counter())
     total, location, confidence = multibox_loss(out_logits, out_offsets, labels, offsets, 3)
+    marks.append(time.perf_counter())
     optimizer.zero_grad(set_to_none=True)
     total.backward()
+    marks.append(time.perf_counter())
     optimizer.step()
+    marks.append(time.perf_counter())
+    if phase_ms is not None:
+        for name, start, end in zip(PHASES, marks, marks[1:]):
+            phase_ms.setdefault(name, []).append(round((end - start) * 1e3, 3))
     return total, location, confidence
 
 
-def time_steps(model, optimizer, batch, steps: int, warm_up: int) -> list[float]:
+def time_steps(model, optimizer, batch, steps: int, warm_up: int, phase_ms=None) -> list[float]:
     images, labels, offsets = batch
     times = []
     for i in range(warm_up + steps):
         start = time.perf_counter()
-        train_step(model, optimizer, images, labels, offsets)
+        train_step(model, optimizer, images, labels, offsets, phase_ms if i >= warm_up else None)
         elapsed = (time.perf_counter() - start) * 1e3
         if i >= warm_up:
             times.append(round(elapsed, 3))
@@ -706,11 +719,13 @@ def cmd_speed(args):
 
     # One row per ssdface CPU backend the bench build has (flex; LibTorch with
     # SSDFACE_BENCH_FEATURES=libtorch), interleaved round by round with the port's.
-    torch_row = {"detector": "pytorch-port", "backend": "torch cpu", "round_medians_ms": [], "step_ms": []}
+    torch_row = {"detector": "pytorch-port", "backend": "torch cpu", "round_medians_ms": [], "step_ms": [],
+                 "phase_ms": {}}
     ssdface_rows = {}
     ssdface_error = None
     for r in range(args.rounds):
-        times = time_steps(model, optimizer, (images, labels, offsets), args.steps, args.warm_up)
+        times = time_steps(model, optimizer, (images, labels, offsets), args.steps, args.warm_up,
+                           torch_row["phase_ms"])
         torch_row["round_medians_ms"].append(median(times))
         torch_row["step_ms"].extend(times)
         print(f"round {r + 1}/{args.rounds}  pytorch-port: median {median(times):.0f} ms/step", flush=True)
@@ -725,7 +740,10 @@ def cmd_speed(args):
         for backend, record in records.items():
             times = [float(t) for t in record["step_ms"]]
             row = ssdface_rows.setdefault(backend, {"detector": "ssdface", "backend": backend,
-                                                    "round_medians_ms": [], "step_ms": []})
+                                                    "round_medians_ms": [], "step_ms": [],
+                                                    "phase_ms": {}})
+            for name, ms in record.get("phase_ms", {}).items():
+                row["phase_ms"].setdefault(name, []).extend(ms)
             row["threads"] = record.get("threads")
             row["round_medians_ms"].append(median(times))
             row["step_ms"].extend(times)
@@ -739,10 +757,13 @@ def cmd_speed(args):
         res["images_per_second"] = round(args.batch * 1000.0 / median(res["step_ms"]), 2)
         threads_used = res.pop("threads", None)
         out.append(res)
+        phases = ", ".join(f"{name} {median(res['phase_ms'][name]):.0f}"
+                           for name in PHASES if res["phase_ms"].get(name))
         print(f"{res['detector']:<13} {res['backend']:<15} batch {args.batch}: "
               f"{res['images_per_second']:.1f} images/s (median {median(res['step_ms']):.0f} ms/step "
               f"over {len(res['step_ms'])} steps in {len(res['round_medians_ms'])} rounds"
-              + (f", {threads_used} threads" if threads_used else "") + ")")
+              + (f", {threads_used} threads" if threads_used else "") + ")"
+              + (f"; median ms per phase: {phases}" if phases else ""))
 
     report = {
         "kind": "training-speed",

@@ -6,7 +6,8 @@
 //! ./libtorch.sh`, `--features wgpu` for the GPU's). Prints figures; asserts nothing. `--
 //! --batch B --steps N --warm-up N --json` times one batch size and prints one JSON line per
 //! backend with every step's milliseconds (the ssdface side of `bench/torch_ssd.py`);
-//! `RAYON_NUM_THREADS` sets flex's CPU threads, `OMP_NUM_THREADS` LibTorch's.
+//! `RAYON_NUM_THREADS` sets flex's CPU threads, `OMP_NUM_THREADS` LibTorch's. Each step is
+//! also split into forward, loss, backward and optimiser.
 
 mod common;
 
@@ -16,6 +17,7 @@ use std::time::Instant;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::Device;
 use clap::Parser;
 use ssdface::data::FaceDataset;
 use ssdface::model::SsdConfig;
@@ -32,6 +34,31 @@ fn data_dir() -> PathBuf {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// Milliseconds of the phases of one step, each ended by a device sync (asynchronous devices
+/// would otherwise charge one phase's work to the next).
+struct Phases<'a> {
+    device: &'a Device,
+    since: Instant,
+    ms: Vec<f64>,
+}
+
+impl<'a> Phases<'a> {
+    fn start(device: &'a Device) -> Self {
+        Self {
+            device,
+            since: Instant::now(),
+            ms: Vec::new(),
+        }
+    }
+
+    fn end(&mut self) {
+        self.device.sync().expect("device sync");
+        let now = Instant::now();
+        self.ms.push((now - self.since).as_secs_f64() * 1e3);
+        self.since = now;
+    }
 }
 
 /// `cargo bench --bench training -- [OPTIONS]`.
@@ -104,10 +131,13 @@ fn main() {
             let batcher = DetectionBatcher::new(&config);
             let batch_items: Vec<_> = items.iter().cycle().take(batch_size).cloned().collect();
             let mut step_ms = Vec::new();
+            // Per phase (forward, loss, backward, optimiser), each ended by a device sync.
+            let mut phase_ms: [Vec<f64>; 4] = Default::default();
             for step in 0..options.warm_up + options.steps {
                 let batch = batcher.batch(batch_items.clone(), &autodiff);
-                let start = Instant::now();
+                let mut phases = Phases::start(&device);
                 let output = model.ssd.forward(batch.images);
+                phases.end();
                 let loss = multibox_loss(
                     output.logits,
                     output.offsets,
@@ -115,12 +145,16 @@ fn main() {
                     batch.offsets,
                     3,
                 );
+                phases.end();
                 let grads = GradientsParams::from_grads(loss.total.backward(), &model);
+                phases.end();
                 model = optimizer.step(1e-3, model, grads);
-                // Wait for the step on asynchronous devices.
-                device.sync().expect("device sync");
+                phases.end();
                 if step >= options.warm_up {
-                    step_ms.push(start.elapsed().as_secs_f64() * 1e3);
+                    step_ms.push(phases.ms.iter().sum());
+                    for (all, ms) in phase_ms.iter_mut().zip(phases.ms) {
+                        all.push(ms);
+                    }
                 }
             }
             if options.json {
@@ -131,12 +165,21 @@ fn main() {
                     "size": format!("{}x{}", config.input_width, config.input_height),
                     "threads": threads,
                     "step_ms": step_ms,
+                    "phase_ms": {
+                        "forward": phase_ms[0],
+                        "loss": phase_ms[1],
+                        "backward": phase_ms[2],
+                        "optimiser": phase_ms[3],
+                    },
                 });
                 println!("{line}");
             } else {
                 let ms = median(step_ms);
+                let [forward, loss, backward, optimiser] = phase_ms.map(median);
                 println!(
-                    "  {name:<12} batch {batch_size:>2}: {:>6.1} images/s ({ms:.0} ms/step)",
+                    "  {name:<14} batch {batch_size:>2}: {:>6.1} images/s ({ms:.0} ms/step: \
+                     forward {forward:.0}, loss {loss:.0}, backward {backward:.0}, \
+                     optimiser {optimiser:.0})",
                     batch_size as f64 * 1e3 / ms
                 );
             }
