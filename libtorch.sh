@@ -15,7 +15,8 @@ if [ ! -f "$ssdface_libtorch_venv/torch-2.9.0.installed" ]; then
     python3 -m venv "$ssdface_libtorch_venv" \
         && "$ssdface_libtorch_venv/bin/pip" install -q torch==2.9.0 numpy \
         && touch "$ssdface_libtorch_venv/torch-2.9.0.installed" \
-        || { echo "libtorch.sh: could not install torch 2.9.0 into $ssdface_libtorch_venv" >&2; return 1; }
+        || { echo "libtorch.sh: could not install torch 2.9.0 into $ssdface_libtorch_venv" >&2
+             unset ssdface_libtorch_venv; return 1; }
 fi
 export VIRTUAL_ENV="$ssdface_libtorch_venv"
 export PATH="$ssdface_libtorch_venv/bin:$PATH"

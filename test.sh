@@ -10,11 +10,18 @@ cd "$(dirname "$0")"
 # Build cache outside the clone, so a fresh clone rebuilds incrementally.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ssdface-target}"
 
+if [ ! -f ../shared/data/val/labels.txt ] && [ -z "${SSDFACE_DATA:-}" ]; then
+    echo "error: the face data is missing: expected ../shared/data beside the repository" >&2
+    exit 1
+fi
+
 # Debian's Chromium for the browser tests (never a downloaded browser), and Mesa's lavapipe,
 # a Vulkan driver on the CPU, for the wgpu backend's tests on a machine without a GPU.
 packages=()
 [ -x /usr/bin/chromium ] || packages+=(chromium)
 compgen -G "/usr/share/vulkan/icd.d/lvp_icd.*.json" >/dev/null || packages+=(mesa-vulkan-drivers libvulkan1)
+# libtorch.sh makes a virtualenv, which Debian's Python leaves to a package of its own.
+python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
 if [ ${#packages[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -27,11 +34,6 @@ if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -x tests/browser/n
     || [ ! -x tests/browser/node_modules/.bin/tsc ]; then
     # `npm install` at the locked versions (a no-op for packages already there).
     npm install --prefix tests/browser --no-audit --no-fund
-fi
-
-if [ ! -f ../shared/data/val/labels.txt ] && [ -z "${SSDFACE_DATA:-}" ]; then
-    echo "error: the face data is missing: expected ../shared/data beside the repository" >&2
-    exit 1
 fi
 
 backends=(--features libtorch,wgpu)

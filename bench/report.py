@@ -379,8 +379,8 @@ def main():
     lines = [
         "# Benchmarks",
         "",
-        "Written by `bench/run.sh` (see the README's Benchmarks section); every figure below",
-        "comes from one run of it. Machine: "
+        "Written by `bench/run.sh` (see the README's Benchmarks section) from the results in",
+        "`bench/out/`, each from one run of its step (rerun alone when its subject changed). Machine: "
         f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, no GPU; "
         f"date {(native or {}).get('date', '?')}. The machine is shared, so absolute times are noisy:",
         "compare the ratios, measured in the same rounds. ssdface's weights: "

@@ -732,7 +732,7 @@ def cmd_speed(args):
         if args.no_ssdface or ssdface_error:
             continue
         try:
-            records = run_ssdface(args.batch, args.steps, args.warm_up, args.threads, args.cargo_timeout)
+            records = run_ssdface(args.batch, args.steps, args.warm_up, threads, args.cargo_timeout)
         except (RuntimeError, subprocess.TimeoutExpired, OSError) as e:
             ssdface_error = str(e)
             print(f"ssdface bench failed, continuing with the port only:\n{e}", file=sys.stderr, flush=True)

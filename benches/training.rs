@@ -7,7 +7,8 @@
 //! --batch B --steps N --warm-up N --json` times one batch size and prints one JSON line per
 //! backend with every step's milliseconds (the ssdface side of `bench/torch_ssd.py`);
 //! `RAYON_NUM_THREADS` sets flex's CPU threads, `OMP_NUM_THREADS` LibTorch's. Each step is
-//! also split into forward, loss, backward and optimiser.
+//! also split into forward, loss, backward and optimiser, with a device sync after each (on a
+//! GPU the step then loses the overlap between phases).
 
 mod common;
 

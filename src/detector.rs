@@ -107,8 +107,9 @@ impl BoxDecoder {
 /// The `k` largest values of each row of `scores` and their indices, largest first.
 ///
 /// Natively a sort: CubeCL's top-k kernel returns wrong priors (and hangs at k = 750) on Mesa's
-/// lavapipe Vulkan driver, and burn's GPU backends sort by reading the scores back, which only
-/// native code may do synchronously. In the browser the top-k kernel, right on WebGPU there.
+/// lavapipe Vulkan driver, and burn's GPU backends sort by reading the scores back (one
+/// synchronous read of a score per prior per frame, which only native code may do). In the
+/// browser the top-k kernel, right on WebGPU there.
 fn best(scores: Tensor<2>, k: usize) -> (Tensor<2>, Tensor<2, Int>) {
     if cfg!(target_family = "wasm") {
         scores.topk_with_indices(k, 1)

@@ -17,7 +17,8 @@ pub enum Backend {
     Libtorch,
 }
 
-/// The devices for `backend`: `count` GPUs (data-parallel when more than one), or the CPU.
+/// `count` devices of `backend` (data-parallel training when more than one): GPUs, or handles
+/// to the same CPU cores.
 pub fn devices(backend: Backend, count: usize) -> anyhow::Result<Vec<Device>> {
     let count = count.max(1);
     match backend {
