@@ -300,23 +300,33 @@ def training_section(training):
         "Images per second of one optimisation step (forward, MultiBox loss with hard-negative",
         f"mining, backward, Adam) at batch {training['batch']}, {training['size']}, on the CPU,",
         f"{training['rounds']} interleaved rounds: ssdface on burn (autodiff over each CPU backend:",
-        "Flex, and LibTorch, PyTorch's kernels, in a `libtorch` build) and the same network and",
+        "Flex, and LibTorch 2.9.0, PyTorch's kernels, in a `libtorch` build) and the same network and",
         f"loss ported to PyTorch {machine.get('torch', '?')} "
         f"(`bench/torch_ssd.py`, {machine.get('torch_threads', '?')} threads).",
         "",
-        "| implementation | backend | ms per step, median (min-max) | forward / loss / backward / optimiser, median ms | images/s |",
-        "|---|---|---|---|---|",
     ]
+    # The phase split, where the results have one (older results do not).
+    split = any(r.get("phase_ms") for r in training["results"])
+    if split:
+        lines += [
+            "| implementation | backend | ms per step, median (min-max) | forward / loss / backward / optimiser, median ms | images/s |",
+            "|---|---|---|---|---|",
+        ]
+    else:
+        lines += [
+            "| implementation | backend | ms per step, median (min-max) | images/s |",
+            "|---|---|---|---|",
+        ]
     for r in training["results"]:
         phases = r.get("phase_ms") or {}
-        split = " / ".join(
-            f"{statistics.median(phases[name]):.0f}" if phases.get(name) else "-"
-            for name in ("forward", "loss", "backward", "optimiser")
-        )
-        lines.append(
-            f"| {r['detector']} | {r['backend']} | {spread(r['step_ms'])} | {split} | "
-            f"{r['images_per_second']:.1f} |"
-        )
+        cells = [r["detector"], r["backend"], spread(r["step_ms"])]
+        if split:
+            cells.append(" / ".join(
+                f"{statistics.median(phases[name]):.0f}" if phases.get(name) else "-"
+                for name in ("forward", "loss", "backward", "optimiser")
+            ))
+        cells.append(f"{r['images_per_second']:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
     other = next((r for r in training["results"] if r["detector"] != "ssdface"), None)
     own = [r for r in training["results"] if r["detector"] == "ssdface"]
     if own and other:
