@@ -8,7 +8,7 @@ Inputs (each written by one script of bench/run.sh):
   eval/<detector>-iou50/report.json, eval/<detector>-iou30/report.json   `ssdface eval`
   native_speed.json, native_sizes.json                                  native_peers.py
   browser_speed.json, browser_sizes.json                                browser_peers.mjs
-  training_speed.json                                                   torch_ssd.py
+  training_speed.json, training_layers.json                             torch_ssd.py
 A missing input leaves its section saying so rather than failing: one peer that cannot run
 must not hide the others' figures.
 
@@ -23,6 +23,8 @@ import statistics
 from pathlib import Path
 
 import matplotlib
+
+from ssdface_bench import layer_kind_table
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -340,6 +342,27 @@ def training_section(training):
     return lines
 
 
+def training_layers_section(layers):
+    """Where a training step's time goes: `torch_ssd.py layers`' totals by kind of unit."""
+    if layers is None:
+        return not_measured("Training time by layer", "`training_layers.json`")
+    machine = layers["machine"]
+    lines = [
+        "## Training time by layer",
+        "",
+        "Each unit of the network timed alone at its shape in a training step (batch "
+        f"{layers['batch']}, {layers['size']}), forward and backward, in {layers['rounds']} rounds",
+        f"alternating with the PyTorch port ({machine.get('torch_threads', '?')} threads): "
+        "`bench/torch_ssd.py layers` (which prints every unit's row).",
+        "Sums of the per-unit median ms; *batch norm (+ ReLU6) alone* times the normalisation",
+        "of each conv_bn unit on its own, so it is also inside the conv_bn rows.",
+        "",
+        *layer_kind_table(layers["by_kind_ms"], layers["implementations"]),
+        "",
+    ]
+    return lines
+
+
 def speed_vs_ap_chart(reports, native, browser, path):
     """Warm median ms against AP: native at 640x480 on all threads, and the browser's CPU
     (wasm) backends. GPU backends are left out where the adapter is a software one: seconds
@@ -411,6 +434,7 @@ def main():
     lines += browser_speed_section(browser)
     lines += size_section(load(args.out / "native_sizes.json"), load(args.out / "browser_sizes.json"), args.weights)
     lines += training_section(load(args.out / "training_speed.json"))
+    lines += training_layers_section(load(args.out / "training_layers.json"))
     if reports and (native or browser):
         speed_vs_ap_chart(reports, native, browser, args.charts / "speed_vs_ap.png")
         lines += [

@@ -109,6 +109,9 @@ step "training speed"
     source ./libtorch.sh
     SSDFACE_BENCH_FEATURES=libtorch,wgpu "$python" bench/torch_ssd.py speed --batch 16 \
         --rounds "$rounds" --steps "$steps" --out "$out/training_speed.json"
+    # Where the step's time goes, unit by unit, against the port's.
+    SSDFACE_BENCH_FEATURES=libtorch,wgpu "$python" bench/torch_ssd.py layers --batch 16 \
+        --rounds 3 --repeats 5 --out "$out/training_layers.json"
 )
 
 step "report"

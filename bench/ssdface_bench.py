@@ -79,3 +79,20 @@ def cargo_bench(bench: str, args: list[str], threads: int | None = None,
         raise RuntimeError(f"no JSON line for the CPU in the output of cargo bench --bench {bench}:\n"
                            f"{stdout[-3000:]}")
     return {r["backend"]: r for r in cpu}
+
+
+def layer_kind_table(by_kind: dict, implementations: list[str]) -> list[str]:
+    """Markdown rows of `torch_ssd.py layers`' totals by kind of unit: forward + backward ms per
+    implementation, and each ssdface backend's total over PyTorch's (the last implementation)."""
+    reference = implementations[-1]
+    lines = ["| kind of unit | " + " | ".join(implementations) + " |",
+             "|" + "---|" * (1 + len(implementations))]
+    for kind, per in by_kind.items():
+        reference_total = sum(per[reference])
+        cells = []
+        for implementation in implementations:
+            forward, backward = per[implementation]
+            ratio = "" if implementation == reference else f" ({(forward + backward) / reference_total:.1f}x)"
+            cells.append(f"{forward:.0f} + {backward:.0f}{ratio}")
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return lines

@@ -37,6 +37,7 @@ Usage:
   python bench/torch_ssd.py check [--weights FILE] [--frame PHOTO]
   python bench/torch_ssd.py info
   python bench/torch_ssd.py speed --batch 16 --rounds 5 --steps 5 --warm-up 1 --out FILE.json
+  python bench/torch_ssd.py layers --batch 16 --rounds 2 --repeats 3 --out FILE.json
   python bench/torch_ssd.py overfit --steps 20
 """
 
@@ -59,7 +60,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ssdface_bench import REPO, cargo_bench, cpu_model, run_cargo_bench
+from ssdface_bench import REPO, cargo_bench, cpu_model, layer_kind_table, run_cargo_bench
 
 
 # What ssdface's default network has (`ssdface info`): the port must match both exactly.
@@ -783,6 +784,161 @@ def cmd_speed(args):
         sys.exit(1)
 
 
+# --- per layer -----------------------------------------------------------------------------
+
+
+def layer_spec(model: nn.Module, batch: int, config: SsdConfig) -> list[dict]:
+    """The units of one training step, in the order the forward pass runs them, with their
+    input shapes (found by running the port once): each ConvBn, batch norm + activation alone
+    on its output (so the convolution's share is the difference), and each head convolution."""
+    layers = []
+    handles = []
+
+    def record(name, module):
+        def hook(_, inputs, output):
+            shape = list(inputs[0].shape)
+            if isinstance(module, ConvBn):
+                conv = module.conv
+                common = {"kernel": conv.kernel_size[0], "stride": conv.stride[0],
+                          "groups": conv.groups, "activate": module.activate}
+                layers.append({"name": name, "kind": "conv_bn",
+                               "channels": [conv.in_channels, conv.out_channels],
+                               "input": shape, **common})
+                layers.append({"name": name + " (norm+act)", "kind": "norm_act",
+                               "channels": [conv.out_channels, conv.out_channels],
+                               "input": list(output.shape), **common})
+            else:
+                layers.append({"name": name, "kind": "head_conv",
+                               "channels": [module.in_channels, module.out_channels],
+                               "kernel": module.kernel_size[0], "stride": module.stride[0],
+                               "groups": module.groups, "activate": False, "input": shape})
+        return hook
+
+    for name, module in model.named_modules():
+        if isinstance(module, ConvBn) or (name.startswith("heads.") and isinstance(module, nn.Conv2d)):
+            handles.append(module.register_forward_hook(record(name, module)))
+    with torch.no_grad():
+        model(torch.zeros(batch, 3, config.input_height, config.input_width))
+    for handle in handles:
+        handle.remove()
+    return layers
+
+
+def torch_layer(spec: dict) -> nn.Module:
+    cin, cout = spec["channels"]
+    if spec["kind"] == "conv_bn":
+        return ConvBn(cin, cout, spec["kernel"], spec["stride"], spec["groups"], spec["activate"])
+    if spec["kind"] == "norm_act":
+        norm = nn.BatchNorm2d(cout, eps=1e-5, momentum=0.1)
+        return nn.Sequential(norm, nn.ReLU6()) if spec["activate"] else norm
+    return padded_conv(cin, cout, spec["kernel"], spec["stride"], spec["groups"], bias=True)
+
+
+def time_torch_layer(spec: dict, repeats: int, warm_up: int) -> tuple[list[float], list[float]]:
+    """As benches/layers.rs: forward, then backward of a fixed random weighting of the output."""
+    layer = torch_layer(spec).train()
+    source = torch.rand(spec["input"])
+    forward_ms, backward_ms = [], []
+    for i in range(warm_up + repeats):
+        x = source.clone().requires_grad_(True)
+        start = time.perf_counter()
+        out = layer(x)
+        forward = (time.perf_counter() - start) * 1e3
+        loss = (out * torch.rand_like(out)).sum()
+        start = time.perf_counter()
+        loss.backward()
+        backward = (time.perf_counter() - start) * 1e3
+        layer.zero_grad(set_to_none=True)
+        if i >= warm_up:
+            forward_ms.append(round(forward, 3))
+            backward_ms.append(round(backward, 3))
+    return forward_ms, backward_ms
+
+
+def layer_type(spec: dict) -> str:
+    """The kind of work a unit does, for the summary."""
+    if spec["kind"] == "norm_act":
+        return "batch norm + ReLU6 alone" if spec["activate"] else "batch norm alone"
+    if spec["kind"] == "head_conv":
+        return "head 3x3 conv"
+    if spec["groups"] > 1:
+        return "depthwise 3x3 conv_bn"
+    return f"{spec['kernel']}x{spec['kernel']} conv_bn"
+
+
+def cmd_layers(args):
+    """Forward and backward of each unit of the network at its training shape, in PyTorch and
+    on ssdface's CPU backends (`cargo bench --bench layers`), in alternating rounds."""
+    threads = args.threads or os.cpu_count()
+    torch.set_num_threads(threads)
+    config = SsdConfig()
+    spec = layer_spec(Ssd(config).train(), args.batch, config)
+    print(f"{len(spec)} units at batch {args.batch}, {config.input_width}x{config.input_height}; "
+          f"torch {torch.__version__}, {threads} threads", flush=True)
+    times = {}  # implementation -> name -> {"forward": [...], "backward": [...]}
+
+    def add(implementation, name, forward, backward):
+        entry = times.setdefault(implementation, {}).setdefault(name, {"forward": [], "backward": []})
+        entry["forward"].extend(forward)
+        entry["backward"].extend(backward)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        spec_file = Path(tmp) / "layers.json"
+        spec_file.write_text(json.dumps({"batch": args.batch, "layers": spec}))
+        for r in range(args.rounds):
+            for layer in spec:
+                add("pytorch-port", layer["name"], *time_torch_layer(layer, args.repeats, args.warm_up))
+            print(f"round {r + 1}/{args.rounds}: pytorch-port done", flush=True)
+            records = cargo_bench("layers", ["--spec", str(spec_file), "--repeats", str(args.repeats),
+                                             "--warm-up", str(args.warm_up), "--backend", "cpu"],
+                                  threads, timeout=args.cargo_timeout)
+            for backend, record in records.items():
+                for layer in record["layers"]:
+                    add(f"ssdface {backend}", layer["name"], layer["forward_ms"], layer["backward_ms"])
+            print(f"round {r + 1}/{args.rounds}: ssdface {', '.join(records)} done", flush=True)
+
+    implementations = [i for i in times if i != "pytorch-port"] + ["pytorch-port"]
+    medians = {i: {name: {d: median(v) for d, v in t.items()} for name, t in times[i].items()}
+               for i in implementations}
+    header = "| unit | input | " + " | ".join(f"{i} fwd | {i} bwd" for i in implementations) + " |"
+    lines = [header, "|" + "---|" * (2 + 2 * len(implementations))]
+    for layer in spec:
+        cells = [f"{medians[i][layer['name']]['forward']:.1f} | {medians[i][layer['name']]['backward']:.1f}"
+                 for i in implementations]
+        lines.append(f"| {layer['name']} | {'x'.join(map(str, layer['input'][1:]))} | " + " | ".join(cells) + " |")
+    print("\nmedian ms per unit (norm+act rows: batch norm and ReLU6 alone on the unit's output)")
+    print("\n".join(lines))
+
+    # Totals by kind of work: where ssdface's time goes and how it compares with PyTorch's.
+    by_kind = {}
+    for layer in spec:
+        for i in implementations:
+            m = medians[i][layer["name"]]
+            total = by_kind.setdefault(layer_type(layer), {}).setdefault(i, [0.0, 0.0])
+            total[0] += m["forward"]
+            total[1] += m["backward"]
+    print("\nby kind of unit, sum of medians in ms (forward + backward), and over PyTorch's:")
+    print("\n".join(layer_kind_table(by_kind, implementations)))
+
+    if args.out:
+        report = {
+            "kind": "training-layers",
+            "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
+                        "torch_threads": threads},
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "batch": args.batch,
+            "size": f"{config.input_width}x{config.input_height}",
+            "rounds": args.rounds,
+            "layers": spec,
+            "implementations": implementations,
+            "by_kind_ms": by_kind,
+            "times_ms": times,
+        }
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.out}")
+
+
 def cmd_overfit(args):
     torch.set_num_threads(args.threads or os.cpu_count())
     _, priors, model, optimizer = build(weight_decay=args.weight_decay)
@@ -831,6 +987,16 @@ def main():
     p.add_argument("--no-ssdface", action="store_true", help="time the port only")
     p.add_argument("--cargo-timeout", type=float, default=None, help="seconds per cargo bench run")
     p.set_defaults(func=cmd_speed)
+
+    p = sub.add_parser("layers", help="time each unit's forward and backward, against ssdface's")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--warm-up", type=int, default=1)
+    p.add_argument("--out", default=None)
+    p.add_argument("--cargo-timeout", type=float, default=None, help="seconds per cargo bench run")
+    p.set_defaults(func=cmd_layers)
 
     p = sub.add_parser("overfit", help="loss over a few steps on one fixed batch")
     common(p)

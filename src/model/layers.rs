@@ -56,7 +56,8 @@ fn pointwise(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
         .reshape([batch, out_channels, height, width])
 }
 
-/// Convolution, batch norm and (optionally) ReLU6: the unit the backbone is built from.
+/// Convolution, batch norm and (optionally) ReLU6: the unit the backbone and the extra layers
+/// are built from. Public so that benchmarks can time the network layer by layer.
 #[derive(Module, Debug)]
 pub struct ConvBn {
     conv: Conv2d,
@@ -66,7 +67,9 @@ pub struct ConvBn {
 }
 
 impl ConvBn {
-    pub(crate) fn new(
+    /// A `kernel` x `kernel` convolution from `channels[0]` to `channels[1]` channels in
+    /// `groups` groups, with "half" padding, then batch norm, then ReLU6 when `activate`.
+    pub fn new(
         channels: [usize; 2],
         kernel: usize,
         stride: usize,
@@ -82,7 +85,10 @@ impl ConvBn {
         }
     }
 
-    pub(crate) fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+    /// `[batch, channels[0], h, w]` -> `[batch, channels[1], ceil(h / stride), ceil(w / stride)]`.
+    /// On an autodiff device (training) batch norm uses the batch's statistics; otherwise its
+    /// running statistics, folded into the convolution.
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let x = if input.is_autodiff() {
             self.forward_training(input)
         } else {

@@ -11,4 +11,5 @@ mod ssd;
 #[cfg(feature = "train")]
 pub(crate) use config::ensure;
 pub use config::{ConfigError, OutOfRange, SsdConfig, StageConfig, parse_size};
+pub use layers::ConvBn;
 pub use ssd::{Ssd, SsdOutput};
