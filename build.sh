@@ -17,6 +17,11 @@ if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $version"; then
     cargo install --force wasm-bindgen-cli --version "$version"
 fi
 
+# wasm's SIMD (simd128) for all of the code, not only for the kernels that enable it per
+# function: burn's element-wise and depthwise kernels (macerator) check for it at compile time.
+# The modules already need a browser with SIMD for the matrix products.
+export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128"
+
 # Two modules: the CPU-only one (`web`), which most pages need, and the WebGPU one (`webgpu`,
 # the CPU backend too), loaded only where WebGPU runs. Each is bound into pkg/ under its name.
 bind() {

@@ -488,7 +488,9 @@ def multibox_loss(logits, offsets, labels, target_offsets, negatives_per_positiv
     rank = background_loss.argsort(1, descending=True).argsort(1).float()
     face = positive.float()
     positives = face.sum(1, keepdim=True)
-    negatives = torch.minimum(positives * negatives_per_positive, priors - positives)
+    # An image without face priors mines as many as the batch's average image.
+    wanted = torch.where(positives == 0, positives.mean(), positives) * negatives_per_positive
+    negatives = torch.minimum(wanted, priors - positives)
     negative = rank < negatives.expand(batch, priors)
     selected = (positive | negative).float()
 

@@ -1,6 +1,7 @@
 //! The MultiBox loss: smooth-L1 on the offsets of face priors, plus cross-entropy on face
-//! priors and the hardest background priors (3 per face prior), both divided by the number
-//! of face priors. Ignored priors (label -1) count neither way.
+//! priors and the hardest background priors (3 per face prior; in an image without faces, 3
+//! per face prior of the batch's average image), both divided by the number of face priors.
+//! Ignored priors (label -1) count neither way.
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
@@ -26,7 +27,10 @@ pub struct LossParts {
 ///
 /// Hard-negative mining ranks each image's background priors by their background
 /// cross-entropy and keeps the `negatives_per_positive` x (face priors) worst ones; the
-/// ranking carries no gradient.
+/// ranking carries no gradient. An image without face priors (a synthetic negative, a crop
+/// without faces) keeps as many as the batch's images have on average (rounded up): with none,
+/// it would teach nothing, and face-free images are where the network learns that walls and
+/// noise are not faces.
 pub fn multibox_loss(
     logits: Tensor<3>,
     offsets: Tensor<3>,
@@ -54,7 +58,11 @@ pub fn multibox_loss(
     let face = positive.clone().float();
     let positives = face.clone().sum_dim(1);
     let backgrounds = background.float().sum_dim(1);
-    let negatives = (positives.clone() * negatives_per_positive as f32).min_pair(backgrounds);
+    let average_positives = positives.clone().mean().reshape([1, 1]).expand([batch, 1]);
+    let face_free = positives.clone().equal_elem(0.0).float();
+    let wanted =
+        (positives.clone() + face_free * average_positives) * negatives_per_positive as f32;
+    let negatives = wanted.min_pair(backgrounds);
     let negative = rank.lower(negatives.expand([batch, priors]));
     let selected = positive.bool_or(negative).float();
 
@@ -136,10 +144,11 @@ mod tests {
     }
 
     #[test]
-    fn mining_is_per_image_and_capped_by_the_background_count() {
+    fn mining_is_per_image_capped_by_the_background_count_and_covers_face_free_images() {
         let device = Device::flex();
         // Image 0: 1 face prior of 3 -> 2 negatives available (3 wanted). Image 1: no face ->
-        // no negatives. Normaliser: 1 face prior in the batch.
+        // 3 x the batch's 0.5 face priors per image = 1.5, rounded up: 2 negatives.
+        // Normaliser: 1 face prior in the batch.
         let logits = Tensor::<3>::zeros([2, 3, 2], &device);
         let labels = Tensor::<2, Int>::from_data(
             TensorData::new(vec![1i64, 0, 0, 0, 0, 0], [2, 3]),
@@ -148,8 +157,35 @@ mod tests {
         let zeros = Tensor::<3>::zeros([2, 3, 4], &device);
         let loss = multibox_loss(logits, zeros.clone(), labels, zeros, 3);
         let confidence = value(loss.confidence);
-        assert!((confidence - 3.0 * 2f32.ln()).abs() < 1e-5, "{confidence}");
+        assert!((confidence - 5.0 * 2f32.ln()).abs() < 1e-5, "{confidence}");
         assert_eq!(value(loss.location), 0.0);
+    }
+
+    #[test]
+    fn a_face_free_image_contributes_its_hardest_background_priors() {
+        let device = Device::flex();
+        // Image 0: 2 face priors of 8 (6 background, 6 wanted). Image 1: no face, 8 background
+        // priors with face logits 0..7 -> 3 x 1 = 3 negatives: the three highest (5, 6, 7).
+        let mut values = vec![0f32; 2 * 8 * 2];
+        for prior in 0..8 {
+            values[(8 + prior) * 2 + 1] = prior as f32;
+        }
+        let logits = Tensor::<3>::from_data(TensorData::new(values, [2, 8, 2]), &device);
+        let mut labels = vec![0i64; 16];
+        labels[0] = 1;
+        labels[1] = 1;
+        let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, [2, 8]), &device);
+        let zeros = Tensor::<3>::zeros([2, 8, 4], &device);
+        let loss = multibox_loss(logits, zeros.clone(), labels, zeros, 3);
+        // Image 0: all 8 priors selected at logits (0, 0): 8 ln 2. Image 1: -log p(background)
+        // for face logits 5, 6 and 7. Normaliser: 2 face priors.
+        let expected =
+            (8.0 * 2f32.ln() + ce(0.0, 5.0, 0) + ce(0.0, 6.0, 0) + ce(0.0, 7.0, 0)) / 2.0;
+        let confidence = value(loss.confidence);
+        assert!(
+            (confidence - expected).abs() < 1e-4,
+            "{confidence} against {expected}"
+        );
     }
 
     #[test]
