@@ -223,3 +223,72 @@ fn the_packed_package_works_in_a_vite_app_a_plain_page_a_worker_and_typescript()
         ],
     );
 }
+
+/// The JavaScript blocks of `pkg/README.md`, each as its lines.
+fn readme_js_blocks(readme: &str) -> Vec<Vec<&str>> {
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<&str>> = None;
+    for line in readme.lines() {
+        match (&mut current, line.trim()) {
+            (None, "```js") => current = Some(Vec::new()),
+            (Some(_), "```") => blocks.extend(current.take()),
+            (Some(block), _) => block.push(line),
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+/// Names a line `import { A, B } from "ssdface";` imports.
+fn imported_names(line: &str) -> Option<Vec<&str>> {
+    let names = line.trim().strip_prefix("import {")?.split('}').next()?;
+    Some(
+        names
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect(),
+    )
+}
+
+#[test]
+fn every_javascript_example_of_the_readmes_is_in_the_app_the_package_test_runs() {
+    // The Vite app holds each example of the package's README verbatim (as functions it calls
+    // on a video), and the top README's examples are made of the same lines, so a README edit
+    // that the app does not follow fails here rather than going untested.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = ["pkg/README.md", "README.md"]
+        .map(|file| std::fs::read_to_string(root.join(file)).unwrap())
+        .join("\n");
+    let app = std::fs::read_to_string(root.join("tests/browser/npm/app/main.js")).unwrap();
+    let app_lines: Vec<&str> = app.lines().map(str::trim).collect();
+    let app_imports: Vec<&str> = app_lines
+        .iter()
+        .filter(|l| l.ends_with("from \"ssdface\";"))
+        .filter_map(|l| imported_names(l))
+        .flatten()
+        .collect();
+    let blocks = readme_js_blocks(&readme);
+    assert!(
+        blocks.len() >= 3,
+        "{} JavaScript examples in the README",
+        blocks.len()
+    );
+    for block in blocks {
+        for line in block.iter().map(|l| l.trim()).filter(|l| !l.is_empty()) {
+            if let Some(names) = imported_names(line) {
+                for name in names {
+                    assert!(
+                        app_imports.contains(&name),
+                        "the app does not import {name}"
+                    );
+                }
+            } else {
+                assert!(
+                    app_lines.contains(&line),
+                    "the README's line is in no example the package test runs:\n{line}"
+                );
+            }
+        }
+    }
+}

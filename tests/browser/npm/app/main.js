@@ -38,6 +38,21 @@ async function readmeVideo(video, canvas, report) {
   // later: loop.stop();
 }
 
+/** The README's first example as it stands, on a video. */
+async function readmeUse(video) {
+  const detector = await FaceDetector.create();
+  const faces = await detector.detect(video); // [{ x, y, width, height, score }, ...]
+  return faces;
+}
+
+/** The README's worker example as it stands, on a video. */
+async function readmeWorker(video) {
+  const detector = await WorkerFaceDetector.create(); // starts ssdface/worker.js
+  const faces = await detector.detect(await createImageBitmap(video)); // the bitmap is transferred
+  detector.dispose(); // stops the worker
+  return faces;
+}
+
 async function run() {
   const photo = await loaded("photo");
 
@@ -56,6 +71,8 @@ async function run() {
   const customFaces = await custom.detect(await loaded("custom-photo"));
 
   const { video, stop } = await videoOf(photo);
+  const readmeUseFaces = await readmeUse(video);
+  const readmeWorkerFaces = await readmeWorker(video);
   const canvas = document.createElement("canvas");
   const video_ = await new Promise((resolve, reject) => {
     readmeVideo(video, canvas, (loop, faces, ctx) => {
@@ -82,6 +99,8 @@ async function run() {
     workerPanic,
     workerFacesAfterPanic,
     customFaces,
+    readmeUseFaces,
+    readmeWorkerFaces,
   };
 }
 
