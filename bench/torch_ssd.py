@@ -659,6 +659,19 @@ def median(v):
     return sorted(v)[len(v) // 2]
 
 
+def report_header(kind: str, threads: int, batch: int, config: SsdConfig, rounds: int) -> dict:
+    """What every results file of this script starts with: the machine, date and setting."""
+    return {
+        "kind": kind,
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
+                    "torch_threads": threads},
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "batch": batch,
+        "size": f"{config.input_width}x{config.input_height}",
+        "rounds": rounds,
+    }
+
+
 def cmd_check(args):
     """The port and ssdface on the same weights and the same input tensor (ssdface's own
     preprocessing of the photo, written by `cargo bench --bench detection -- --outputs`)."""
@@ -768,16 +781,8 @@ def cmd_speed(args):
               + (f", {threads_used} threads" if threads_used else "") + ")"
               + (f"; median ms per phase: {phases}" if phases else ""))
 
-    report = {
-        "kind": "training-speed",
-        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
-                    "torch_threads": threads},
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "batch": args.batch,
-        "size": f"{config.input_width}x{config.input_height}",
-        "rounds": args.rounds,
-        "results": out,
-    }
+    report = {**report_header("training-speed", threads, args.batch, config, args.rounds),
+              "results": out}
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
@@ -924,13 +929,7 @@ def cmd_layers(args):
 
     if args.out:
         report = {
-            "kind": "training-layers",
-            "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
-                        "torch_threads": threads},
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "batch": args.batch,
-            "size": f"{config.input_width}x{config.input_height}",
-            "rounds": args.rounds,
+            **report_header("training-layers", threads, args.batch, config, args.rounds),
             "layers": spec,
             "implementations": implementations,
             "by_kind_ms": by_kind,

@@ -44,6 +44,8 @@ struct Options {
     /// Write the network's input and raw outputs for the frame to this JSON file, time nothing.
     #[arg(long)]
     outputs: Option<PathBuf>,
+    #[command(flatten)]
+    backends: common::BackendFilter,
     /// Passed by cargo to every benchmark program.
     #[arg(long, hide = true)]
     bench: bool,
@@ -81,7 +83,7 @@ fn main() {
             options.runs
         );
     }
-    for (name, device) in common::backends() {
+    for (name, device) in options.backends.backends() {
         let detector = Detector::from_weights(&weights, device).expect("weights load");
         let start = Instant::now();
         detector.detect(&view).expect("detection");

@@ -45,9 +45,8 @@ struct Options {
     /// One JSON line per backend with every repeat's milliseconds.
     #[arg(long)]
     json: bool,
-    /// Only the backends whose name starts with this.
-    #[arg(long, value_name = "NAME")]
-    backend: Option<String>,
+    #[command(flatten)]
+    backends: common::BackendFilter,
     /// Passed by cargo to every benchmark program.
     #[arg(long, hide = true)]
     bench: bool,
@@ -177,12 +176,7 @@ fn main() {
     let spec: Spec = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("{}: not a layer spec: {e}", options.spec.display()));
     let threads = common::cpu_threads();
-    let backends = common::backends().into_iter().filter(|(name, _)| {
-        options
-            .backend
-            .as_ref()
-            .is_none_or(|prefix| name.starts_with(prefix.as_str()))
-    });
+    let backends = options.backends.backends();
     for (name, device) in backends {
         let mut layers = Vec::new();
         for layer in &spec.layers {

@@ -77,9 +77,8 @@ struct Options {
     /// One JSON line per backend with every step's milliseconds.
     #[arg(long)]
     json: bool,
-    /// Only the backends whose name starts with this (`cpu`: flex and LibTorch).
-    #[arg(long, value_name = "NAME")]
-    backend: Option<String>,
+    #[command(flatten)]
+    backends: common::BackendFilter,
     /// Passed by cargo to every benchmark program.
     #[arg(long, hide = true)]
     bench: bool,
@@ -117,12 +116,7 @@ fn main() {
         );
     }
 
-    let backends = common::backends().into_iter().filter(|(name, _)| {
-        options
-            .backend
-            .as_ref()
-            .is_none_or(|prefix| name.starts_with(prefix.as_str()))
-    });
+    let backends = options.backends.backends();
     for (name, device) in backends {
         for &batch_size in &batches {
             let autodiff = device.clone().autodiff();

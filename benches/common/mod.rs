@@ -23,3 +23,24 @@ pub fn backends() -> Vec<(&'static str, Device)> {
     backends.push(("wgpu", Device::wgpu(burn::tensor::DeviceKind::default())));
     backends
 }
+
+/// `--backend NAME`: only the backends whose name starts with NAME (`cpu`: flex and LibTorch).
+#[derive(clap::Args)]
+pub struct BackendFilter {
+    #[arg(long = "backend", value_name = "NAME")]
+    prefix: Option<String>,
+}
+
+impl BackendFilter {
+    /// The backends of [`backends`] that the filter lets through.
+    pub fn backends(&self) -> Vec<(&'static str, Device)> {
+        backends()
+            .into_iter()
+            .filter(|(name, _)| {
+                self.prefix
+                    .as_ref()
+                    .is_none_or(|prefix| name.starts_with(prefix.as_str()))
+            })
+            .collect()
+    }
+}
