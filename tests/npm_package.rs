@@ -46,7 +46,7 @@ const DOWNLOADS: [Download; 2] = [
             "draw.js",
             "video.js",
         ],
-        budget: (3 << 20, 1_500_000),
+        budget: (3 << 20, 1_300_000),
     },
     Download {
         backend: "webgpu",
@@ -58,7 +58,7 @@ const DOWNLOADS: [Download; 2] = [
             "draw.js",
             "video.js",
         ],
-        budget: (16 << 20, 7 << 19),
+        budget: (16 << 20, 3_500_000),
     },
 ];
 
