@@ -109,13 +109,11 @@ fn main() {
             });
             println!("{line}");
         } else {
-            let mut sorted = times;
-            sorted.sort_by(f64::total_cmp);
+            let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = times.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             println!(
-                "  native {name:<12} median {:6.1} ms/frame (min {:.1}, max {:.1}; cold {cold_ms:.0} ms)",
-                sorted[sorted.len() / 2],
-                sorted[0],
-                sorted[sorted.len() - 1]
+                "  native {name:<12} median {:6.1} ms/frame (min {min:.1}, max {max:.1}; cold {cold_ms:.0} ms)",
+                common::median(times),
             );
         }
     }

@@ -126,11 +126,6 @@ impl Layer {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Milliseconds since `start`, after the device has finished its queued work.
 fn elapsed_ms(start: Instant, device: &Device) -> f64 {
     device.sync().expect("device sync");
@@ -186,8 +181,8 @@ fn main() {
                 println!(
                     "{name:<14} {:<44} forward {:>7.1} ms  backward {:>7.1} ms",
                     layer.name,
-                    median(forward_ms.clone()),
-                    median(backward_ms.clone())
+                    common::median(forward_ms.clone()),
+                    common::median(backward_ms.clone())
                 );
             }
             layers.push(serde_json::json!({

@@ -32,11 +32,6 @@ fn data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Milliseconds of the phases of one step, each ended by a device sync (asynchronous devices
 /// would otherwise charge one phase's work to the next).
 struct Phases<'a> {
@@ -169,8 +164,8 @@ fn main() {
                 });
                 println!("{line}");
             } else {
-                let ms = median(step_ms);
-                let [forward, loss, backward, optimiser] = phase_ms.map(median);
+                let ms = common::median(step_ms);
+                let [forward, loss, backward, optimiser] = phase_ms.map(common::median);
                 println!(
                     "  {name:<14} batch {batch_size:>2}: {:>6.1} images/s ({ms:.0} ms/step: \
                      forward {forward:.0}, loss {loss:.0}, backward {backward:.0}, \

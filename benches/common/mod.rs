@@ -10,6 +10,12 @@ pub fn cpu_threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// The upper middle of `values` (the median of an odd count), as every bench reports it.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// The CPU, on LibTorch too in a build with the `libtorch` feature, and the GPU in one with
 /// the `wgpu` feature.
 pub fn backends() -> Vec<(&'static str, Device)> {
