@@ -164,8 +164,8 @@ fn paint(
 }
 
 /// Fill `canvas` with a face-free picture: a solid colour, a linear or radial gradient between
-/// two colours, fine (per-pixel) noise, or coarse noise (a random grid, bilinearly enlarged).
-/// Half the colours are skin tones, the plain areas most easily taken for a face.
+/// two colours, fine noise (a grain of 1-4 pixels), or coarse noise (a random grid, bilinearly
+/// enlarged). Half the colours are skin tones, the plain areas most easily taken for a face.
 fn paint_synthetic(canvas: &mut RgbImage, rng: &mut impl RngExt) {
     let mut colour = || {
         if rng.random_bool(0.5) {
@@ -189,6 +189,14 @@ fn paint_synthetic(canvas: &mut RgbImage, rng: &mut impl RngExt) {
     // Pixel noise is grey (one value for all channels) half the time: sensor noise in dim,
     // colourless scenes, which per-channel noise alone did not teach.
     let grey = rng.random_bool(0.5);
+    // Half the fine noise has a grain of 1.5-4 pixels, bilinearly smoothed: the look of a small
+    // noisy picture enlarged to the input size, which per-pixel noise did not teach (a model
+    // trained on it alone took enlarged 100x100 grey noise for a face at 0.54).
+    let grain = if rng.random_bool(0.5) {
+        1.0
+    } else {
+        rng.random_range(1.5..4.0f32)
+    };
     let grid: Vec<f32> = (0..(cells + 1) * (cells + 1) * 3)
         .map(|_| rng.random_range(-1.0..1.0f32))
         .collect();
@@ -203,14 +211,11 @@ fn paint_synthetic(canvas: &mut RgbImage, rng: &mut impl RngExt) {
                 [0, 1, 2].map(|c| a[c] + (b[c] - a[c]) * t)
             }
             2 => {
-                // Deterministic per pixel and seed: a hash of the position and the grid.
-                let hash = |c: usize| {
-                    let n = (x as u64) << 32 | (y as u64) << 2 | c as u64;
-                    let n = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ grid[c].to_bits() as u64;
-                    let n = (n ^ (n >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                    ((n >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-                };
-                [0, 1, 2].map(|c| a[c] + amplitude * hash(if grey { 0 } else { c }))
+                let channel = |c: usize| if grey { 0 } else { c };
+                [0, 1, 2].map(|c| {
+                    let key = grid[channel(c)].to_bits() ^ c as u32;
+                    a[c] + amplitude * grain_noise(xf, yf, grain, key)
+                })
             }
             3 => {
                 let (gx, gy) = (xf / w * cells as f32, yf / h * cells as f32);
@@ -230,6 +235,22 @@ fn paint_synthetic(canvas: &mut RgbImage, rng: &mut impl RngExt) {
         };
         pixel.0 = value.map(|v| v.round().clamp(0.0, 255.0) as u8);
     }
+}
+
+/// Noise in [-1, 1] at pixel `(x, y)`: one value per `grain`-pixel cell, a hash of the cell and
+/// `key` (so it is deterministic per seed), bilinearly interpolated between cells.
+fn grain_noise(x: f32, y: f32, grain: f32, key: u32) -> f32 {
+    let hash = |i: u64, j: u64| {
+        let n = (i << 32 | j << 2).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ key as u64;
+        let n = (n ^ (n >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        ((n >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    };
+    let (gx, gy) = (x / grain, y / grain);
+    let (i, j) = (gx as u64, gy as u64);
+    let (fx, fy) = (gx.fract(), gy.fract());
+    let top = hash(i, j) * (1.0 - fx) + hash(i + 1, j) * fx;
+    let bottom = hash(i, j + 1) * (1.0 - fx) + hash(i + 1, j + 1) * fx;
+    top * (1.0 - fy) + bottom * fy
 }
 
 /// Boxes through `map`, kept when their centre lands in `region`, clipped, non-degenerate.
@@ -415,16 +436,22 @@ mod tests {
     use rand::rngs::Xoshiro256PlusPlus;
 
     /// A black image with one white square, and that square as the face.
-    fn white_square() -> Sample {
-        let square = Corners::new(60.0, 40.0, 100.0, 80.0);
+    /// A white ellipse (a face's shape) on black, labelled with the box it is inscribed in.
+    fn white_face() -> Sample {
+        let face = Corners::new(60.0, 40.0, 100.0, 92.0);
+        let centre = face.to_center_size();
         let image = RgbImage::from_fn(200, 150, |x, y| {
-            let (x, y) = (x as f32 + 0.5, y as f32 + 0.5);
-            let inside = x > square.x1 && x < square.x2 && y > square.y1 && y < square.y2;
-            image::Rgb(if inside { [255; 3] } else { [0; 3] })
+            let u = (x as f32 + 0.5 - centre.cx) / (centre.w / 2.0);
+            let v = (y as f32 + 0.5 - centre.cy) / (centre.h / 2.0);
+            image::Rgb(if u * u + v * v < 1.0 {
+                [255; 3]
+            } else {
+                [0; 3]
+            })
         });
         Sample {
             image,
-            faces: vec![square],
+            faces: vec![face],
             ignored: Vec::new(),
         }
     }
@@ -463,49 +490,45 @@ mod tests {
             .clone()
             .with_rotate_degrees(0.0)
             .with_shear_degrees(0.0);
-        let sample = white_square();
+        let sample = white_face();
         let mut checked = 0;
-        for (config, tight) in [(&geometric_only, false), (&rigid, true)] {
+        // Rotated and sheared too, the box stays tight around the face's pixels: it neither
+        // grows with the rotation nor cuts into the face.
+        for config in [&geometric_only, &rigid] {
             for seed in 0..40 {
                 let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
                 let out = augment(&sample, &[], config, 320, 240, &mut rng);
                 let Some(white) = white_bounds(&out.image) else {
-                    assert!(out.faces.is_empty(), "seed {seed}: box without its square");
+                    assert!(out.faces.is_empty(), "seed {seed}: box without its face");
                     continue;
                 };
-                // A square cut by the frame may lose its box (centre outside); skip those.
+                // A face cut by the frame may lose its box (centre outside); skip those.
                 let Some(face) = out.faces.first() else {
                     continue;
                 };
                 checked += 1;
-                assert!(
-                    face.x1 <= white.x1 + 1.0
-                        && face.y1 <= white.y1 + 1.0
-                        && face.x2 >= white.x2 - 1.0
-                        && face.y2 >= white.y2 - 1.0,
-                    "seed {seed}: box {face:?} does not enclose the square {white:?}"
-                );
-                if tight {
-                    for (a, b) in [
-                        (face.x1, white.x1),
-                        (face.y1, white.y1),
-                        (face.x2, white.x2),
-                        (face.y2, white.y2),
-                    ] {
-                        assert!((a - b).abs() <= 1.0, "seed {seed}: {face:?} vs {white:?}");
-                    }
+                // The drawn face's edge is rounded to whole source pixels, which enlarging
+                // spreads over more output pixels: hence a margin that grows with the face.
+                let margin = 1.0 + 0.03 * face.width().max(face.height());
+                for (a, b) in [
+                    (face.x1, white.x1),
+                    (face.y1, white.y1),
+                    (face.x2, white.x2),
+                    (face.y2, white.y2),
+                ] {
+                    assert!(
+                        (a - b).abs() <= margin,
+                        "seed {seed}: {face:?} vs {white:?}"
+                    );
                 }
             }
         }
-        assert!(
-            checked >= 40,
-            "only {checked} augmented squares were checked"
-        );
+        assert!(checked >= 40, "only {checked} augmented faces were checked");
     }
 
     #[test]
     fn the_same_seed_gives_the_same_sample() {
-        let sample = white_square();
+        let sample = white_face();
         let partners = vec![sample.clone(); 3];
         let config = AugmentConfig::new()
             .with_mosaic(1.0)
@@ -524,7 +547,7 @@ mod tests {
 
     #[test]
     fn ignored_faces_move_with_the_pixels_like_faces() {
-        let mut sample = white_square();
+        let mut sample = white_face();
         sample.ignored = sample.faces.clone();
         let config = AugmentConfig::new().with_mosaic(1.0);
         for seed in 0..20 {
@@ -537,7 +560,7 @@ mod tests {
 
     #[test]
     fn synthetic_negatives_have_no_faces_and_vary() {
-        let sample = white_square();
+        let sample = white_face();
         let config = AugmentConfig::new().with_synthetic_negative(1.0);
         let images: Vec<RgbImage> = (0..8)
             .map(|seed| {
@@ -553,6 +576,38 @@ mod tests {
                 assert_ne!(a, b);
             }
         }
+    }
+
+    #[test]
+    fn grain_noise_is_per_pixel_at_grain_one_and_smooth_at_coarser_grains() {
+        // Mean absolute difference between horizontal neighbours over a 64x64 patch.
+        let roughness = |grain: f32| {
+            let mut sum = 0.0;
+            for y in 0..64 {
+                for x in 0..64 {
+                    let (xf, yf) = (x as f32, y as f32);
+                    let v = grain_noise(xf, yf, grain, 7);
+                    assert!((-1.0..=1.0).contains(&v), "{v} at grain {grain}");
+                    sum += (grain_noise(xf + 1.0, yf, grain, 7) - v).abs();
+                }
+            }
+            sum / (64.0 * 64.0)
+        };
+        // Independent uniform values in [-1, 1] differ by 2/3 on average.
+        assert!(
+            (roughness(1.0) - 2.0 / 3.0).abs() < 0.05,
+            "{}",
+            roughness(1.0)
+        );
+        assert!(roughness(3.0) < 0.5 * roughness(1.0), "{}", roughness(3.0));
+        assert!(
+            roughness(4.0) < roughness(2.0),
+            "{} {}",
+            roughness(4.0),
+            roughness(2.0)
+        );
+        // Another key, another pattern.
+        assert_ne!(grain_noise(5.0, 9.0, 1.0, 7), grain_noise(5.0, 9.0, 1.0, 8));
     }
 
     #[test]
@@ -585,9 +640,9 @@ mod tests {
 
     #[test]
     fn no_augmentation_is_a_plain_resize() {
-        let sample = white_square();
+        let sample = white_face();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
         let out = augment(&sample, &[], &AugmentConfig::none(), 400, 300, &mut rng);
-        assert_eq!(out.faces, vec![Corners::new(120.0, 80.0, 200.0, 160.0)]);
+        assert_eq!(out.faces, vec![Corners::new(120.0, 80.0, 200.0, 184.0)]);
     }
 }
