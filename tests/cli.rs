@@ -442,6 +442,33 @@ fn absurd_options_are_refused_with_a_clear_message() {
         common::assert_refused(&output, expected, &format!("{option} {value}"));
         assert!(output.stdout.is_empty(), "{option} {value}: no results");
     }
+    // Evaluation's decoder thresholds are checked before any image is scored.
+    let val = common::data_dir().join("val");
+    let out = common::scratch("eval_absurd_options");
+    for (option, value, expected) in [
+        (
+            "--score-threshold",
+            "2",
+            "score threshold must be a number from 0 to 1, got 2",
+        ),
+        (
+            "--nms-iou",
+            "5",
+            "IoU threshold must be a number from 0 to 1, got 5",
+        ),
+    ] {
+        let output = ssdface(&[
+            "eval",
+            "--data",
+            val.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            option,
+            value,
+        ]);
+        common::assert_refused(&output, expected, &format!("eval {option} {value}"));
+        assert!(output.stdout.is_empty(), "eval {option} {value}: no report");
+    }
     // An input size that would need gigabytes is refused before anything is allocated.
     for command in ["detect", "info"] {
         let mut args = vec![command, "--input-size", "100000x100000"];

@@ -29,7 +29,7 @@ pub struct EvalArgs {
     backend: BackendArgs,
     /// Score another detector's boxes instead of running the model: a folder of WIDER FACE
     /// submission files (`<image path>.txt`: name, box count, `x y w h score` lines).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["weights", "input_size", "score_threshold"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["weights", "input_size", "score_threshold", "nms_iou"])]
     predictions: Option<PathBuf>,
     /// Folder for the predictions (WIDER submission format), the PR curve and the report (one
     /// subfolder per setting).
@@ -41,6 +41,9 @@ pub struct EvalArgs {
     /// Score threshold of the decoder (low, so the curve reaches every recall).
     #[arg(long, default_value_t = NmsConfig::evaluation().score_threshold, value_name = "T")]
     score_threshold: f32,
+    /// IoU above which non-maximum suppression drops the weaker of two boxes.
+    #[arg(long, default_value_t = NmsConfig::evaluation().iou_threshold, value_name = "T")]
+    nms_iou: f32,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
@@ -95,12 +98,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
 
 /// Detect with the model on every image, write its submission files and return the boxes.
 fn run_model(args: &EvalArgs, dataset: &FaceDataset) -> anyhow::Result<Vec<Vec<Scored>>> {
+    let nms = NmsConfig {
+        score_threshold: args.score_threshold,
+        iou_threshold: args.nms_iou,
+        ..NmsConfig::evaluation()
+    };
+    nms.validate().context("invalid option")?;
     let device = args.backend.device()?;
     let (config, model) = args.model.load(&device)?;
-    let detector = Detector::new(model, config, device).with_nms(NmsConfig {
-        score_threshold: args.score_threshold,
-        ..NmsConfig::evaluation()
-    });
+    let detector = Detector::new(model, config, device).with_nms(nms);
     let bar = ProgressBar::new(dataset.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} images, eta {eta}")
