@@ -224,7 +224,7 @@ fn the_packed_package_works_in_a_vite_app_a_plain_page_a_worker_and_typescript()
     );
 }
 
-/// The JavaScript blocks of `pkg/README.md`, each as its lines.
+/// The JavaScript blocks (` ```js `) of a README, each as its lines.
 fn readme_js_blocks(readme: &str) -> Vec<Vec<&str>> {
     let mut blocks = Vec::new();
     let mut current: Option<Vec<&str>> = None;

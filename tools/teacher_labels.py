@@ -179,17 +179,15 @@ def label_images(teacher, images_dir, existing, face_threshold, ignore_threshold
         covered = (overlaps >= COVERED_IOU).any(1)
         lines, keypoints = [], []
         for k, f in enumerate(faces):
-            xywh, teacher_points = restyled(f[:4], overlaps[:, k], boxes, scores, points, face_threshold)
+            xywh, score, point = restyled(f[:4], overlaps[:, k], boxes, scores, points, face_threshold)
             lines.append(face_line(xywh, invalid=len(f) > 7 and f[7] != 0))
-            keypoints.append(" ".join(f"{v:.2f}" for v in xywh) + teacher_points)
+            keypoints.append(keypoint_line(xywh, score, point))
         for box, score, point, is_covered in zip(boxes, scores, points, covered):
             if is_covered:
                 continue
-            xywh = [box[0], box[1], box[2] - box[0], box[3] - box[1]]
+            xywh = corners_to_xywh(box)
             lines.append(face_line(xywh, invalid=score < face_threshold))
-            keypoints.append(
-                " ".join(f"{v:.2f}" for v in xywh) + f" {score:.3f} " + " ".join(f"{v:.2f}" for v in point)
-            )
+            keypoints.append(keypoint_line(xywh, score, point))
         results.append((name, lines, keypoints))
         if (n + 1) % 100 == 0:
             print(f"  {n + 1}/{len(listed)} images", file=sys.stderr)
@@ -198,19 +196,28 @@ def label_images(teacher, images_dir, existing, face_threshold, ignore_threshold
 
 def restyled(xywh, overlaps, boxes, scores, points, face_threshold):
     """A label's box in the teacher's style: the best-overlapping confident teacher box at IoU >=
-    RESTYLE_IOU, with its score and keypoints; otherwise the label as it is, with -1 for both."""
+    RESTYLE_IOU, with its score and keypoints; otherwise the label as it is, with None for both."""
     candidates = np.where((overlaps >= RESTYLE_IOU) & (scores >= face_threshold))[0]
     if len(candidates) == 0:
-        return list(xywh), " -1" + " -1" * 10
+        return list(xywh), None, None
     best = candidates[overlaps[candidates].argmax()]
-    box = boxes[best]
-    teacher_points = f" {scores[best]:.3f} " + " ".join(f"{v:.2f}" for v in points[best])
-    return [box[0], box[1], box[2] - box[0], box[3] - box[1]], teacher_points
+    return corners_to_xywh(boxes[best]), scores[best], points[best]
+
+
+def corners_to_xywh(box):
+    return [box[0], box[1], box[2] - box[0], box[3] - box[1]]
 
 
 def face_line(xywh, invalid):
     x, y, w, h = xywh
     return f"{x:.2f} {y:.2f} {w:.2f} {h:.2f} 0 0 0 {int(invalid)} 0 0"
+
+
+def keypoint_line(xywh, score, points):
+    """`x y w h score` and the five keypoints; -1 for the score and keypoints a label has not."""
+    if score is None:
+        return " ".join(f"{v:.2f}" for v in xywh) + " -1" + " -1" * 10
+    return " ".join(f"{v:.2f}" for v in xywh) + f" {score:.3f} " + " ".join(f"{v:.2f}" for v in points)
 
 
 def write_folder(out, images_dir, results):

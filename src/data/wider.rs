@@ -305,9 +305,14 @@ c/last.jpg
                 assert_eq!(lines.next(), Some(image.name.as_str()));
                 let count: usize = lines.next().unwrap().parse().unwrap();
                 assert_eq!(count, image.faces.len(), "{name}/{}", image.name);
-                let known = original.as_ref().map_or(0, |o| o[index].faces.len());
-                if let Some(original) = &original {
-                    assert_eq!(original[index].name, image.name);
+                let labelled = original.as_ref().map(|o| &o[index]);
+                if let Some(labelled) = labelled {
+                    assert_eq!(labelled.name, image.name);
+                    assert!(
+                        labelled.faces.len() <= image.faces.len(),
+                        "{name}/{}",
+                        image.name
+                    );
                 }
                 for (k, face) in image.faces.iter().enumerate() {
                     let values: Vec<f32> = lines
@@ -326,8 +331,7 @@ c/last.jpg
                         );
                     }
                     let score = values[4];
-                    if k < known {
-                        let label = &original.as_ref().unwrap()[index].faces[k];
+                    if let Some(label) = labelled.and_then(|o| o.faces.get(k)) {
                         assert_eq!(face.invalid, label.invalid, "{name}/{}", image.name);
                         if score == -1.0 {
                             assert_eq!(face.bbox, label.bbox, "{name}/{}", image.name);

@@ -219,14 +219,8 @@ fn paint_synthetic(canvas: &mut RgbImage, rng: &mut impl RngExt) {
             }
             3 => {
                 let (gx, gy) = (xf / w * cells as f32, yf / h * cells as f32);
-                let (ix, iy) = (gx as usize, gy as usize);
-                let (fx, fy) = (gx - ix as f32, gy - iy as f32);
                 let at = |i: usize, j: usize, c: usize| grid[((j * (cells + 1)) + i) * 3 + c];
-                [0, 1, 2].map(|c| {
-                    let top = at(ix, iy, c) * (1.0 - fx) + at(ix + 1, iy, c) * fx;
-                    let bottom = at(ix, iy + 1, c) * (1.0 - fx) + at(ix + 1, iy + 1, c) * fx;
-                    a[c] + amplitude * (top * (1.0 - fy) + bottom * fy)
-                })
+                [0, 1, 2].map(|c| a[c] + amplitude * bilinear(|i, j| at(i, j, c), gx, gy))
             }
             _ => {
                 let r = ((xf - rx).powi(2) + (yf - ry).powi(2)).sqrt() / span;
@@ -240,16 +234,21 @@ fn paint_synthetic(canvas: &mut RgbImage, rng: &mut impl RngExt) {
 /// Noise in [-1, 1] at pixel `(x, y)`: one value per `grain`-pixel cell, a hash of the cell and
 /// `key` (so it is deterministic per seed), bilinearly interpolated between cells.
 fn grain_noise(x: f32, y: f32, grain: f32, key: u32) -> f32 {
-    let hash = |i: u64, j: u64| {
-        let n = (i << 32 | j << 2).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ key as u64;
+    let hash = |i: usize, j: usize| {
+        let n = ((i as u64) << 32 | (j as u64) << 2).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let n = n ^ key as u64;
         let n = (n ^ (n >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         ((n >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     };
-    let (gx, gy) = (x / grain, y / grain);
-    let (i, j) = (gx as u64, gy as u64);
-    let (fx, fy) = (gx.fract(), gy.fract());
-    let top = hash(i, j) * (1.0 - fx) + hash(i + 1, j) * fx;
-    let bottom = hash(i, j + 1) * (1.0 - fx) + hash(i + 1, j + 1) * fx;
+    bilinear(hash, x / grain, y / grain)
+}
+
+/// `lattice` (values at whole coordinates) bilinearly interpolated at `(x, y)`, both `>= 0`.
+fn bilinear(lattice: impl Fn(usize, usize) -> f32, x: f32, y: f32) -> f32 {
+    let (i, j) = (x as usize, y as usize);
+    let (fx, fy) = (x - i as f32, y - j as f32);
+    let top = lattice(i, j) * (1.0 - fx) + lattice(i + 1, j) * fx;
+    let bottom = lattice(i, j + 1) * (1.0 - fx) + lattice(i + 1, j + 1) * fx;
     top * (1.0 - fy) + bottom * fy
 }
 
@@ -435,7 +434,6 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::Xoshiro256PlusPlus;
 
-    /// A black image with one white square, and that square as the face.
     /// A white ellipse (a face's shape) on black, labelled with the box it is inscribed in.
     fn white_face() -> Sample {
         let face = Corners::new(60.0, 40.0, 100.0, 92.0);
