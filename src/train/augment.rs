@@ -180,10 +180,8 @@ fn paint_synthetic(canvas: &mut RgbImage, rng: &mut impl RngExt) {
     let (a, b) = (colour(), colour());
     let (w, h) = (canvas.width() as f32, canvas.height() as f32);
     // 0 solid, 1 linear gradient, 2 pixel noise (colour or grey), 3 smooth blotches, 4 radial
-    // gradient. Pixel noise is drawn twice as often as each other kind: it spans the most looks
-    // (colour or grey, four grains, any amplitude) and is the one plain picture models kept
-    // taking for a face.
-    let kind = [0, 1, 2, 2, 3, 4][rng.random_range(0..6)];
+    // gradient.
+    let kind = rng.random_range(0..5);
     let (rx, ry) = (rng.random_range(0.0..w), rng.random_range(0.0..h));
     let angle = rng.random_range(0.0..std::f32::consts::TAU);
     let amplitude = rng.random_range(8.0..96.0f32);
