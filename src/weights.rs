@@ -112,30 +112,38 @@ pub fn to_bytes(
 /// Read the config from weights bytes and build the model they fit, on `device`.
 pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<(SsdConfig, Ssd), WeightsError> {
     let (config, record) = split(bytes)?;
-    let model = config.init(device)?;
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(record.to_vec()))
-        .map_err(|e| WeightsError::Record(e.into()))?
-        .cast_to_module_dtype();
-    let model = model
-        .try_load_record(record)
-        .map_err(|e| WeightsError::Record(e.into()))?;
+    let model = load_record(config.init(device)?, record, false)?;
     Ok((config, model))
 }
 
-/// Like [`from_bytes`], but the weights must be for the network `expected` describes
-/// (the input size may differ: it changes no parameter).
+/// Like [`from_bytes`], but the weights must be for the network `expected` describes (the
+/// input size may differ: it changes no parameter). `expected` may have more top-down paths
+/// than the file: those start at zero, so the network detects exactly as the file's does
+/// until training moves them.
 pub fn from_bytes_for(
     bytes: &[u8],
     expected: &SsdConfig,
     device: &Device,
 ) -> Result<Ssd, WeightsError> {
-    let (found, model) = from_bytes(bytes, device)?;
+    let (found, record) = split(bytes)?;
     let differences = architecture_differences(expected, &found);
-    if differences.is_empty() {
-        Ok(model)
-    } else {
-        Err(WeightsError::Mismatch(differences.join("; ")))
+    if !differences.is_empty() {
+        return Err(WeightsError::Mismatch(differences.join("; ")));
     }
+    let grows = expected.top_down_levels() > found.top_down_levels();
+    load_record(expected.init(device)?, record, grows)
+}
+
+/// `model` with the parameters of a burnpack `record`. With `allow_missing`, parameters the
+/// record lacks keep their initial values; every parameter the record has must still land.
+fn load_record(model: Ssd, record: &[u8], allow_missing: bool) -> Result<Ssd, WeightsError> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(record.to_vec()))
+        .map_err(|e| WeightsError::Record(e.into()))?
+        .cast_to_module_dtype()
+        .allow_partial(allow_missing);
+    model
+        .try_load_record(record)
+        .map_err(|e| WeightsError::Record(e.into()))
 }
 
 /// Save weights to a file atomically: a crash mid-write leaves the old file, never half a file.
@@ -197,7 +205,8 @@ fn serde_json_string(config: &SsdConfig) -> String {
     burn::config::config_to_json(config)
 }
 
-/// Fields that change parameter shapes or meaning, named where two configs differ.
+/// Fields that change parameter shapes or meaning, named where the weights `found` cannot
+/// serve as the network `expected`.
 fn architecture_differences(expected: &SsdConfig, found: &SsdConfig) -> Vec<String> {
     // Each field as text, so that fields of every type compare and print alike.
     let fields = |c: &SsdConfig| {
@@ -215,12 +224,20 @@ fn architecture_differences(expected: &SsdConfig, found: &SsdConfig) -> Vec<Stri
             ),
         ]
     };
-    fields(expected)
+    let mut differences: Vec<String> = fields(expected)
         .into_iter()
         .zip(fields(found))
         .filter(|((_, a), (_, b))| a != b)
         .map(|((name, a), (_, b))| format!("{name}: expected {a}, file has {b}"))
-        .collect()
+        .collect();
+    // Fewer paths than the file would drop trained weights; more start at zero.
+    let (wanted, stored) = (expected.top_down_levels(), found.top_down_levels());
+    if wanted < stored {
+        differences.push(format!(
+            "top_down_levels: expected {wanted}, file has {stored}"
+        ));
+    }
+    differences
 }
 
 /// Casts every float parameter (running statistics included) to one dtype.
@@ -347,5 +364,31 @@ mod tests {
             error.contains("width_multiplier: expected 0.5, file has 1"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn weights_grow_top_down_paths_that_start_at_zero_but_never_lose_them() {
+        let (device, config, model, input) = setup();
+        let bytes = to_bytes(&model, &config, Precision::Full).unwrap();
+        let grown_config = config.clone().with_top_down_levels(Some(1));
+        let grown = from_bytes_for(&bytes, &grown_config, &device).unwrap();
+        let (before, after) = (model.forward(input.clone()), grown.forward(input));
+        assert_eq!(max_abs_diff(before.logits, after.logits), 0.0);
+        assert_eq!(max_abs_diff(before.offsets, after.offsets), 0.0);
+
+        let grown_bytes = to_bytes(&grown, &grown_config, Precision::Full).unwrap();
+        let error = from_bytes_for(&grown_bytes, &config, &device)
+            .expect_err("a path would be dropped")
+            .to_string();
+        assert!(
+            error.contains("top_down_levels: expected 0, file has 1"),
+            "{error}"
+        );
+        // A file whose config promises a path its record lacks is refused.
+        let record = &bytes[HEADER_LEN + serde_json_string(&config).len()..];
+        let header_len = HEADER_LEN + serde_json_string(&grown_config).len();
+        let forged = [&grown_bytes[..header_len], record].concat();
+        let error = from_bytes(&forged, &device).unwrap_err().to_string();
+        assert!(error.contains("Missing tensors"), "{error}");
     }
 }

@@ -46,9 +46,9 @@ fn a_tiny_run_overfits_and_then_finds_its_faces() {
         "on its own training images: {report}"
     );
 
-    // A new run started from those weights (`train --init`) begins where they are: after one
-    // epoch at a negligible learning rate it finds the faces as well (from a random start one
-    // epoch scores about 0).
+    // A new run started from those weights (`train --init`) begins where they are, even with
+    // a top-down path the file lacks (it starts at zero): after one epoch at a negligible
+    // learning rate it finds the faces as well (from a random start one epoch scores about 0).
     let continued = common::scratch("overfit_run_init");
     let data = ssdface::train::RunData {
         init: Some(run.join(LAST_WEIGHTS)),
@@ -57,6 +57,9 @@ fn a_tiny_run_overfits_and_then_finds_its_faces() {
     let config = common::tiny_config()
         .with_epochs(1)
         .with_learning_rate(1e-7);
+    let config = config
+        .clone()
+        .with_model(config.model.with_top_down_levels(Some(1)));
     let report = ssdface::train::start(
         &continued,
         &config,
@@ -242,6 +245,21 @@ fn settings_and_data_that_cannot_train_are_refused() {
         .output()
         .unwrap();
     common::assert_refused(&output, "batch_size must be at least 1, got 0", "batch 0");
+
+    // A top-down path above the coarsest level, which has nothing coarser to take from.
+    let output = ssdface()
+        .args(train_args(
+            humanfaces.to_str().unwrap(),
+            dir.join("no-run").to_str().unwrap(),
+        ))
+        .args(["--top-down-levels", "4"])
+        .output()
+        .unwrap();
+    common::assert_refused(
+        &output,
+        "top_down_levels must be fewer than the detection levels, got 4",
+        "top-down levels",
+    );
 
     // A labels file that lists no image: nothing to train on is an error, not a finished run.
     let empty = dir.join("empty");

@@ -49,6 +49,10 @@ pub struct TrainArgs {
     /// Network input size, WIDTHxHEIGHT (multiples of 8).
     #[arg(long, value_name = "WxH", value_parser = ssdface::model::parse_size)]
     input_size: Option<(usize, usize)>,
+    /// Give the N finest detection levels a top-down path (each adds the next coarser level's
+    /// features); with --init, paths the file lacks start at zero.
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    top_down_levels: Option<usize>,
     /// Image decoding and augmentation threads.
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
@@ -113,6 +117,9 @@ fn config_from(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     }
     if let Some((w, h)) = args.input_size {
         config.model = config.model.at_input_size(w, h)?;
+    }
+    if let Some(levels) = args.top_down_levels {
+        config.model.top_down_levels = Some(levels);
     }
     if let Some(epochs) = args.epochs {
         config.epochs = epochs;

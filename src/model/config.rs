@@ -71,6 +71,10 @@ pub struct SsdConfig {
     /// each adds a detection level for large faces.
     #[config(default = "vec![384]")]
     pub extra_channels: Vec<usize>,
+    /// How many of the finest detection levels add the next coarser level's features (a
+    /// feature pyramid's top-down path): context for small faces. Absent, as in weights saved
+    /// before it existed, means none.
+    pub top_down_levels: Option<usize>,
     /// Prior side lengths in input pixels, one list per detection level (finest first).
     #[config(default = "default_min_sizes()")]
     pub min_sizes: Vec<Vec<f32>>,
@@ -222,6 +226,13 @@ impl SsdConfig {
         if self.aspect_ratios.is_empty() || self.min_sizes.iter().any(Vec::is_empty) {
             return Err(ConfigError::EmptyPriors);
         }
+        let top_down = self.top_down_levels();
+        ensure(
+            "top_down_levels",
+            "fewer than the detection levels",
+            top_down,
+            top_down < taps + extras,
+        )?;
         Ok(())
     }
 
@@ -362,6 +373,11 @@ impl SsdConfig {
         levels
     }
 
+    /// How many of the finest levels take the top-down path (0 when the config has none).
+    pub fn top_down_levels(&self) -> usize {
+        self.top_down_levels.unwrap_or(0)
+    }
+
     /// Priors per feature-map cell, per level.
     pub fn priors_per_cell(&self) -> Vec<usize> {
         self.min_sizes
@@ -493,6 +509,26 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn the_top_down_path_needs_a_coarser_level_above_each_of_its_levels() {
+        let config = SsdConfig::new();
+        assert_eq!(config.top_down_levels(), 0);
+        config
+            .clone()
+            .with_top_down_levels(Some(3))
+            .validate()
+            .unwrap();
+        let error = config
+            .with_top_down_levels(Some(4))
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "top_down_levels must be fewer than the detection levels, got 4"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod config;
 mod heads;
 mod layers;
 mod ssd;
+mod top_down;
 
 // The range check the training config shares.
 #[cfg(feature = "train")]

@@ -6,12 +6,15 @@ use burn::prelude::*;
 use super::backbone::Backbone;
 use super::config::SsdConfig;
 use super::heads::{DetectionHead, ExtraLayer};
+use super::top_down::TopDown;
 
 /// The SSD face detector network.
 #[derive(Module, Debug)]
 pub struct Ssd {
     backbone: Backbone,
     extras: Vec<ExtraLayer>,
+    /// `top_down[i]` feeds level `i` from level `i + 1`.
+    top_down: Vec<TopDown>,
     heads: Vec<DetectionHead>,
 }
 
@@ -50,14 +53,21 @@ impl Ssd {
             })
             .collect();
         let extra_outputs = config.extra_channels.iter().map(|&c| config.scaled(c));
-        let heads = tapped
-            .chain(extra_outputs)
+        let level_channels: Vec<usize> = tapped.chain(extra_outputs).collect();
+        let top_down = level_channels
+            .windows(2)
+            .take(config.top_down_levels())
+            .map(|pair| TopDown::new(pair[1], pair[0], device))
+            .collect();
+        let heads = level_channels
+            .into_iter()
             .zip(config.priors_per_cell())
             .map(|(channels, priors)| DetectionHead::new(channels, priors, device))
             .collect();
         Self {
             backbone,
             extras,
+            top_down,
             heads,
         }
     }
@@ -72,6 +82,10 @@ impl Ssd {
         for extra in &self.extras {
             x = extra.forward(x);
             features.push(x.clone());
+        }
+        // Coarsest first, so that a level passes on what it received from above.
+        for (level, path) in self.top_down.iter().enumerate().rev() {
+            features[level] = path.forward(features[level].clone(), features[level + 1].clone());
         }
         let (logits, offsets): (Vec<_>, Vec<_>) = features
             .into_iter()
@@ -93,7 +107,14 @@ impl Ssd {
             (total, h, w) = (total + macs, oh, ow);
             sizes.push((h, w));
         }
+        let top_down: u64 = self
+            .top_down
+            .iter()
+            .zip(&sizes[1..])
+            .map(|(path, &(h, w))| path.macs(h, w))
+            .sum();
         total
+            + top_down
             + sizes
                 .iter()
                 .zip(&self.heads)
@@ -105,6 +126,8 @@ impl Ssd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::module::{ModuleMapper, Param};
+    use burn::tensor::Distribution;
 
     #[test]
     fn priors_match_head_rows_for_several_input_sizes() {
@@ -117,6 +140,57 @@ mod tests {
             assert_eq!(out.logits.dims(), [2, priors, 2], "logits at {w}x{h}");
             assert_eq!(out.offsets.dims(), [2, priors, 4], "offsets at {w}x{h}");
         }
+    }
+
+    #[test]
+    fn top_down_paths_start_at_zero_and_then_change_the_finer_levels() {
+        let device = Device::flex();
+        let (w, h) = (200, 328); // odd coarse sides: 25x41 -> 13x21 -> 7x11
+        let plain = SsdConfig::new().at_input_size(w, h).unwrap();
+        let grown = plain.clone().with_top_down_levels(Some(2));
+        let model = plain.init(&device).unwrap();
+        let record = model.clone().into_record();
+        let with_paths = grown.init(&device).unwrap();
+        assert_eq!(with_paths.top_down.len(), 2);
+        let with_paths = with_paths
+            .try_load_record(record.allow_partial(true))
+            .unwrap();
+        let input = Tensor::random([1, 3, h, w], Distribution::Uniform(-1.0, 1.0), &device);
+        let before = model.forward(input.clone());
+        let after = with_paths.forward(input.clone());
+        assert_eq!(after.logits.dims(), before.logits.dims());
+        let same = |a: Tensor<3>, b: Tensor<3>| -> f32 { (a - b).abs().max().into_scalar() };
+        assert_eq!(same(before.logits.clone(), after.logits), 0.0);
+
+        // Any weight on the path changes the two finest levels' rows and no other.
+        struct AddToEveryWeight(f32);
+        impl ModuleMapper for AddToEveryWeight {
+            fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+                let add = self.0;
+                p.map(|t| t + add)
+            }
+        }
+        let mut nudged = with_paths;
+        for path in &mut nudged.top_down {
+            *path = path.clone().map(&mut AddToEveryWeight(0.01));
+        }
+        let moved = nudged.forward(input).logits;
+        let levels = plain.feature_sizes();
+        let per_cell = plain.priors_per_cell();
+        let fine_rows: usize = (0..2)
+            .map(|i| levels[i].0 * levels[i].1 * per_cell[i])
+            .sum();
+        let rows = before.logits.dims()[1];
+        let fine = same(
+            before.logits.clone().narrow(1, 0, fine_rows),
+            moved.clone().narrow(1, 0, fine_rows),
+        );
+        let coarse = same(
+            before.logits.narrow(1, fine_rows, rows - fine_rows),
+            moved.narrow(1, fine_rows, rows - fine_rows),
+        );
+        assert!(fine > 0.0, "the finer levels did not change");
+        assert_eq!(coarse, 0.0, "a level without a path changed");
     }
 
     #[test]
