@@ -338,17 +338,29 @@ mod tests {
         ));
     }
 
+    /// The header (config) of weights `header_from` followed by the record of `record_from`:
+    /// a file whose config and parameters disagree.
+    fn header_then_record(header_from: &[u8], record_from: &[u8]) -> Vec<u8> {
+        let record_start = |bytes: &[u8]| {
+            let (config, _) = split(bytes).unwrap();
+            HEADER_LEN + serde_json_string(&config).len()
+        };
+        [
+            &header_from[..record_start(header_from)],
+            &record_from[record_start(record_from)..],
+        ]
+        .concat()
+    }
+
     #[test]
     fn a_record_of_another_config_names_the_mismatch() {
         let (device, config, model, _) = setup();
         // Header of a wider network followed by this network's parameters.
         let wider = config.clone().with_width_multiplier(1.0);
-        let record = to_bytes(&model, &config, Precision::Full).unwrap();
-        let record = &record[HEADER_LEN + serde_json_string(&config).len()..];
+        let bytes = to_bytes(&model, &config, Precision::Full).unwrap();
         let wider_header =
             to_bytes(&wider.init(&device).unwrap(), &wider, Precision::Full).unwrap();
-        let header_len = HEADER_LEN + serde_json_string(&wider).len();
-        let forged = [&wider_header[..header_len], record].concat();
+        let forged = header_then_record(&wider_header, &bytes);
         let error = from_bytes(&forged, &device).unwrap_err().to_string();
         assert!(error.contains("do not fit"), "{error}");
         assert!(
@@ -385,9 +397,7 @@ mod tests {
             "{error}"
         );
         // A file whose config promises a path its record lacks is refused.
-        let record = &bytes[HEADER_LEN + serde_json_string(&config).len()..];
-        let header_len = HEADER_LEN + serde_json_string(&grown_config).len();
-        let forged = [&grown_bytes[..header_len], record].concat();
+        let forged = header_then_record(&grown_bytes, &bytes);
         let error = from_bytes(&forged, &device).unwrap_err().to_string();
         assert!(error.contains("Missing tensors"), "{error}");
     }
