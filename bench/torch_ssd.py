@@ -10,6 +10,7 @@ It mirrors, module for module:
 - src/model/layers.rs   ConvBn: conv (half padding, no bias) + batch norm + optional ReLU6;
 - src/model/backbone.rs MobileNetV2 inverted residual stages;
 - src/model/heads.rs    3x3 classifier / regressor heads, stride-2 extra layer;
+- src/model/top_down.rs optional top-down paths (1x1 convolution, nearest upsampling, sum);
 - src/model/ssd.rs      the whole network and its output layout;
 - src/boxes/priors.rs, codec.rs, matching.rs  priors, box encoding and prior matching;
 - src/train/loss.rs     MultiBox loss with 3:1 hard-negative mining;
@@ -92,6 +93,7 @@ class SsdConfig:
             (6, 320, 1, 2, True),
         ]
         self.extra_channels = [384]
+        self.top_down_levels = 0
         self.min_sizes = [[10.0, 16.0, 24.0], [32.0, 48.0], [64.0, 96.0], [128.0, 192.0, 256.0]]
         self.aspect_ratios = [1.0]
         self.variances = (0.1, 0.2)  # (center, size)
@@ -108,6 +110,7 @@ class SsdConfig:
         config.stages = [(s["expansion"], s["channels"], s["repeats"], s["stride"], s["tap"])
                          for s in cfg["stages"]]
         config.extra_channels = list(cfg["extra_channels"])
+        config.top_down_levels = cfg.get("top_down_levels") or 0
         config.min_sizes = [list(sizes) for sizes in cfg["min_sizes"]]
         config.aspect_ratios = list(cfg["aspect_ratios"])
         config.variances = (cfg["variances"]["center"], cfg["variances"]["size"])
@@ -266,6 +269,17 @@ class ExtraLayer(nn.Module):
         return self.expand(self.depthwise(self.reduce(x)))
 
 
+class TopDown(nn.Module):
+    """Adds a coarser level's features to a finer one: 1x1 convolution, nearest upsampling."""
+
+    def __init__(self, coarse: int, fine: int):
+        super().__init__()
+        self.lateral = nn.Conv2d(coarse, fine, 1)
+
+    def forward(self, fine, coarse):
+        return fine + F.interpolate(self.lateral(coarse), size=fine.shape[-2:], mode="nearest")
+
+
 class Ssd(nn.Module):
     def __init__(self, config: SsdConfig):
         super().__init__()
@@ -279,6 +293,10 @@ class Ssd(nn.Module):
             cin = cout
         self.extras = nn.ModuleList(extras)
         level_channels = tapped + [config.scaled(c) for c in config.extra_channels]
+        self.top_down = nn.ModuleList(
+            TopDown(coarse, fine)
+            for fine, coarse in list(zip(level_channels, level_channels[1:]))[:config.top_down_levels]
+        )
         self.heads = nn.ModuleList(
             DetectionHead(c, p) for c, p in zip(level_channels, config.priors_per_cell())
         )
@@ -289,6 +307,9 @@ class Ssd(nn.Module):
         for extra in self.extras:
             x = extra(x)
             features.append(x)
+        # Coarsest first, so that a level passes on what it received from above.
+        for level in reversed(range(len(self.top_down))):
+            features[level] = self.top_down[level](features[level], features[level + 1])
         logits, offsets = zip(*(head(f) for f, head in zip(features, self.heads)))
         return torch.cat(logits, 1), torch.cat(offsets, 1)
 
