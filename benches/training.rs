@@ -134,6 +134,7 @@ fn main() {
                     batch.labels,
                     batch.offsets,
                     3,
+                    1.0,
                 );
                 phases.end();
                 let grads = GradientsParams::from_grads(loss.total.backward(), &model);

@@ -92,6 +92,7 @@ fn train(mut model: TrainingModel, device: &Device, steps: usize) -> (Vec<f32>, 
             batch.labels,
             batch.offsets,
             model.negatives_per_positive,
+            model.location_weight,
         )
         .total;
         losses.push(loss.clone().into_scalar::<f32>());

@@ -22,21 +22,42 @@ impl PriorTargets {
     }
 }
 
+/// The IoUs that make a prior a face, background or neither.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MatchThresholds {
+    /// A prior whose best IoU with a face reaches this is matched to that face.
+    pub face: f32,
+    /// A prior that overlaps no face or ignored face by this much is background; between this
+    /// and `face` it is ignored. Equal to `face`, there is no such band.
+    pub background: f32,
+}
+
+impl MatchThresholds {
+    /// One threshold: face at `iou` and above, background below.
+    pub fn single(iou: f32) -> Self {
+        Self {
+            face: iou,
+            background: iou,
+        }
+    }
+}
+
 /// Match priors to ground-truth faces (all normalised to the input), SSD style:
 ///
-/// 1. every prior whose best IoU with a face reaches `iou_threshold` is matched to that face;
+/// 1. every prior whose best IoU with a face reaches `thresholds.face` is matched to that face;
 /// 2. every face is also matched to its best prior, even below the threshold, so that no face
 ///    goes without a positive (small faces often overlap no prior by much). Faces take their
 ///    forced prior in order; a face whose best prior was already forced for an earlier face
 ///    takes its best remaining one;
-/// 3. every prior left unmatched whose IoU with an ignored face reaches `iou_threshold` is
-///    ignored: an ignored face (doubtful, too small or unannotatable) must not teach its priors
-///    that it is background.
+/// 3. every prior left unmatched whose IoU with a face or an ignored face reaches
+///    `thresholds.background` is ignored: a prior that covers a face loosely is neither a good
+///    face prior nor background, and an ignored face (doubtful, too small or unannotatable)
+///    must not teach its priors that it is background.
 pub fn match_priors(
     priors: &[CenterSize],
     faces: &[Corners],
     ignored_faces: &[Corners],
-    iou_threshold: f32,
+    thresholds: MatchThresholds,
     variances: Variances,
 ) -> PriorTargets {
     let overlaps: Vec<Vec<f32>> = priors
@@ -52,7 +73,7 @@ pub fn match_priors(
             row.iter()
                 .enumerate()
                 .max_by(|a, b| a.1.total_cmp(b.1))
-                .filter(|(_, overlap)| **overlap >= iou_threshold)
+                .filter(|(_, overlap)| **overlap >= thresholds.face)
                 .map(|(f, _)| f)
         })
         .collect();
@@ -70,12 +91,14 @@ pub fn match_priors(
     let ignored = matched
         .iter()
         .zip(priors)
-        .map(|(m, prior)| {
+        .zip(&overlaps)
+        .map(|((m, prior), face_overlaps)| {
             let corners = prior.to_corners();
             m.is_none()
-                && ignored_faces
-                    .iter()
-                    .any(|f| iou(&corners, f) >= iou_threshold)
+                && (face_overlaps.iter().any(|&o| o >= thresholds.background)
+                    || ignored_faces
+                        .iter()
+                        .any(|f| iou(&corners, f) >= thresholds.background))
         })
         .collect();
 
@@ -102,6 +125,17 @@ mod tests {
         Corners::new(x1, y1, x2, y2).to_center_size()
     }
 
+    /// Matching with one threshold (no ignored band) and the default variances.
+    fn match_at(
+        priors: &[CenterSize],
+        faces: &[Corners],
+        ignored: &[Corners],
+        iou: f32,
+    ) -> PriorTargets {
+        let thresholds = MatchThresholds::single(iou);
+        match_priors(priors, faces, ignored, thresholds, Variances::default())
+    }
+
     #[test]
     fn matches_above_threshold_and_each_face_best_prior() {
         let priors = [
@@ -114,7 +148,7 @@ mod tests {
             Corners::new(0.0, 0.0, 0.2, 0.2),
             Corners::new(0.6, 0.6, 0.8, 0.8),
         ];
-        let targets = match_priors(&priors, &faces, &[], 0.5, Variances::default());
+        let targets = match_at(&priors, &faces, &[], 0.5);
         assert_eq!(targets.matched, vec![Some(0), Some(0), Some(1), None]);
         assert_eq!(targets.positives(), 3);
         assert_eq!(targets.offsets[0], [0.0; 4]);
@@ -134,7 +168,7 @@ mod tests {
             Corners::new(0.1, 0.0, 0.45, 0.4),
         ];
         // IoUs: prior 0 with faces 0.75 / 0.667; prior 1 with faces 0 / 0.25.
-        let targets = match_priors(&priors, &faces, &[], 0.5, Variances::default());
+        let targets = match_at(&priors, &faces, &[], 0.5);
         // Prior 0 is face 0's best (forced first); face 1 then takes prior 1 below threshold.
         assert_eq!(targets.matched, vec![Some(0), Some(1)]);
     }
@@ -142,7 +176,7 @@ mod tests {
     #[test]
     fn no_faces_means_all_background() {
         let priors = [prior(0.0, 0.0, 0.5, 0.5)];
-        let targets = match_priors(&priors, &[], &[], 0.35, Variances::default());
+        let targets = match_at(&priors, &[], &[], 0.35);
         assert_eq!(targets.matched, vec![None]);
         assert_eq!(targets.ignored, vec![false]);
     }
@@ -158,12 +192,35 @@ mod tests {
         ];
         let faces = [Corners::new(0.0, 0.0, 0.2, 0.2)];
         let ignored = [Corners::new(0.6, 0.6, 0.8, 0.8)];
-        let targets = match_priors(&priors, &faces, &ignored, 0.35, Variances::default());
+        let targets = match_at(&priors, &faces, &ignored, 0.35);
         assert_eq!(targets.matched, vec![Some(0), None, None, None, Some(0)]);
         assert_eq!(targets.ignored, vec![false, true, true, false, false]);
 
         // A face always wins over an ignored face on the same prior.
-        let targets = match_priors(&priors, &faces, &faces, 0.35, Variances::default());
+        let targets = match_at(&priors, &faces, &faces, 0.35);
         assert_eq!(targets.ignored, vec![false; 5]);
+    }
+
+    #[test]
+    fn priors_between_the_two_thresholds_are_ignored() {
+        let priors = [
+            prior(0.0, 0.0, 0.2, 0.2),   // IoU 1.0 with the face
+            prior(0.05, 0.0, 0.25, 0.2), // IoU 0.6
+            prior(0.1, 0.0, 0.3, 0.2),   // IoU 0.33
+            prior(0.15, 0.0, 0.35, 0.2), // IoU 0.14
+        ];
+        let faces = [Corners::new(0.0, 0.0, 0.2, 0.2)];
+        let thresholds = MatchThresholds {
+            face: 0.5,
+            background: 0.3,
+        };
+        let targets = match_priors(&priors, &faces, &[], thresholds, Variances::default());
+        assert_eq!(targets.matched, vec![Some(0), Some(0), None, None]);
+        assert_eq!(targets.ignored, vec![false, false, true, false]);
+
+        // With one threshold at 0.3, the 0.33 prior is a face prior.
+        let targets = match_at(&priors, &faces, &[], 0.3);
+        assert_eq!(targets.matched, vec![Some(0), Some(0), Some(0), None]);
+        assert_eq!(targets.ignored, vec![false; 4]);
     }
 }

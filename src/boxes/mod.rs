@@ -15,6 +15,6 @@ mod priors;
 pub use codec::{Variances, decode, encode};
 pub use geometry::{CenterSize, Corners, iou};
 pub use mapping::to_source_pixels;
-pub use matching::{PriorTargets, match_priors};
+pub use matching::{MatchThresholds, PriorTargets, match_priors};
 pub use nms::{NmsConfig, NmsConfigError, Scored, non_max_suppression};
 pub use priors::{PriorLevel, generate_priors};

@@ -53,6 +53,16 @@ pub struct TrainArgs {
     /// features); with --init, paths the file lacks start at zero.
     #[arg(long, value_name = "N", conflicts_with = "resume")]
     top_down_levels: Option<usize>,
+    /// IoU at which a prior is matched to a face (default 0.35).
+    #[arg(long, value_name = "T")]
+    match_iou: Option<f32>,
+    /// IoU with a face below which a prior is background; priors from here to --match-iou are
+    /// ignored (default: --match-iou, no ignored band).
+    #[arg(long, value_name = "T")]
+    background_iou: Option<f32>,
+    /// Weight of the box regression loss against the classification loss (default 1).
+    #[arg(long, value_name = "W")]
+    location_weight: Option<f32>,
     /// Image decoding and augmentation threads.
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
@@ -130,6 +140,11 @@ fn config_from(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     if let Some(lr) = args.lr {
         config.learning_rate = lr;
     }
+    if let Some(iou) = args.match_iou {
+        config.match_iou = iou;
+    }
+    config.background_iou = args.background_iou;
+    config.location_weight = args.location_weight;
     if let Some(workers) = args.workers {
         config.workers = workers;
     }

@@ -5,6 +5,7 @@ use burn::config::Config;
 
 use super::augment::AugmentConfig;
 use super::item::TargetRules;
+use crate::boxes::MatchThresholds;
 use crate::model::{ConfigError, OutOfRange, SsdConfig, ensure};
 
 /// A training run's settings.
@@ -49,12 +50,19 @@ pub struct TrainConfig {
     /// IoU at which a prior is matched to a face.
     #[config(default = 0.35)]
     pub match_iou: f32,
+    /// IoU with a face (or ignored face) below which an unmatched prior is background; from
+    /// here to `match_iou` it is ignored. `None` (runs saved before it existed too): at
+    /// `match_iou`, no ignored band.
+    pub background_iou: Option<f32>,
     /// Faces under this many input pixels on their longer side are ignored in training.
     #[config(default = 6.0)]
     pub min_face_size: f32,
     /// Mined background priors per face prior.
     #[config(default = 3)]
     pub negatives_per_positive: usize,
+    /// Weight of the box regression loss against the classification loss. `None` (runs
+    /// saved before it existed too): 1.
+    pub location_weight: Option<f32>,
     /// Seed of initialisation, shuffling and augmentation.
     #[config(default = 42)]
     pub seed: u64,
@@ -108,6 +116,13 @@ impl TrainConfig {
         ensure("weight_decay", "from 0 to 1", decay, unit(decay))?;
         let iou = f64::from(self.match_iou);
         ensure("match_iou", "in (0, 1]", iou, iou > 0.0 && iou <= 1.0)?;
+        let background = f64::from(self.background_iou.unwrap_or(self.match_iou));
+        ensure(
+            "background_iou",
+            "in (0, match_iou]",
+            background,
+            background > 0.0 && background <= iou,
+        )?;
         let size = self.min_face_size;
         ensure(
             "min_face_size",
@@ -121,6 +136,13 @@ impl TrainConfig {
             "at least 1",
             negatives,
             negatives >= 1,
+        )?;
+        let weight = f64::from(self.location_weight.unwrap_or(1.0));
+        ensure(
+            "location_weight",
+            "from 0 to 100",
+            weight,
+            (0.0..=100.0).contains(&weight),
         )?;
         let augment = &self.augment;
         for (field, p) in [
@@ -154,7 +176,10 @@ impl TrainConfig {
     /// How this run turns faces into prior targets.
     pub fn target_rules(&self) -> TargetRules {
         TargetRules {
-            match_iou: self.match_iou,
+            thresholds: MatchThresholds {
+                face: self.match_iou,
+                background: self.background_iou.unwrap_or(self.match_iou),
+            },
             min_face_size: self.min_face_size,
         }
     }
@@ -186,5 +211,46 @@ mod tests {
         let model = SsdConfig::new().with_input_width(7);
         let error = TrainConfig::new().with_model(model).validate().unwrap_err();
         assert!(matches!(error, TrainConfigError::Model(_)), "{error}");
+        let error = TrainConfig::new()
+            .with_background_iou(Some(0.6))
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "background_iou must be in (0, match_iou], got 0.6000000238418579"
+        );
+        let error = TrainConfig::new()
+            .with_location_weight(Some(-1.0))
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "location_weight must be from 0 to 100, got -1"
+        );
+    }
+
+    #[test]
+    fn a_band_of_ignored_priors_only_when_asked_for() {
+        let single = TrainConfig::new().target_rules().thresholds;
+        assert_eq!(single, MatchThresholds::single(0.35));
+        let band = TrainConfig::new()
+            .with_match_iou(0.5)
+            .with_background_iou(Some(0.35))
+            .target_rules()
+            .thresholds;
+        assert_eq!((band.face, band.background), (0.5, 0.35));
+    }
+
+    #[test]
+    fn runs_saved_before_the_background_threshold_and_location_weight_load_without_them() {
+        let mut json: serde_json::Value =
+            serde_json::from_str(&TrainConfig::new().to_string()).unwrap();
+        let fields = json.as_object_mut().unwrap();
+        fields.remove("background_iou").unwrap();
+        fields.remove("location_weight").unwrap();
+        let config: TrainConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(config.background_iou, None);
+        assert_eq!(config.location_weight, None);
+        assert_eq!(config.validate(), Ok(()));
     }
 }

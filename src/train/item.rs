@@ -1,6 +1,6 @@
 //! One training example as the network sees it: normalised pixels and per-prior targets.
 
-use crate::boxes::{CenterSize, Corners, match_priors};
+use crate::boxes::{CenterSize, Corners, MatchThresholds, match_priors};
 use crate::model::SsdConfig;
 use crate::preprocess::{ImageView, PixelFormat, resize_normalise};
 
@@ -16,8 +16,8 @@ pub const IGNORED: i64 = -1;
 /// How faces become prior targets.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TargetRules {
-    /// IoU at which a prior is matched to a face (or ignored for an ignored face).
-    pub match_iou: f32,
+    /// IoU at which a prior is matched to a face, and below which it is background.
+    pub thresholds: MatchThresholds,
     /// Faces whose longer side is under this many input pixels are ignored rather than
     /// learnt: far smaller than the smallest prior, they would be matched at a low IoU with
     /// offsets too large to learn, and they are no background either.
@@ -66,7 +66,7 @@ pub fn encode_item(
         .chain(&too_small)
         .map(normalise)
         .collect();
-    let targets = match_priors(priors, &faces, &ignored, rules.match_iou, config.variances);
+    let targets = match_priors(priors, &faces, &ignored, rules.thresholds, config.variances);
     TrainItem {
         pixels,
         labels: targets
@@ -96,7 +96,7 @@ mod tests {
             ignored,
         };
         let rules = TargetRules {
-            match_iou: 0.35,
+            thresholds: MatchThresholds::single(0.35),
             min_face_size: 6.0,
         };
         encode_item(&sample, &config, &config.priors(), rules).labels

@@ -1,6 +1,7 @@
-//! The MultiBox loss: smooth-L1 on the offsets of face priors, plus cross-entropy on face
-//! priors and the hardest background priors (3 per face prior; in an image without faces, 3
-//! per face prior of the batch's average image), both divided by the number of face priors.
+//! The MultiBox loss: smooth-L1 on the offsets of face priors (times a weight), plus
+//! cross-entropy on face priors and the hardest background priors (3 per face prior; in an
+//! image without faces, 3 per face prior of the batch's average image), both divided by the
+//! number of face priors.
 //! Ignored priors (label -1) count neither way.
 
 use burn::prelude::*;
@@ -9,7 +10,7 @@ use burn::tensor::activation::log_softmax;
 /// The loss and its two parts, each a one-element tensor.
 #[derive(Debug, Clone)]
 pub struct LossParts {
-    /// `location + confidence`: what is minimised.
+    /// `location_weight x location + confidence`: what is minimised.
     pub total: Tensor<1>,
     /// Smooth-L1 box regression on face priors.
     pub location: Tensor<1>,
@@ -23,7 +24,8 @@ pub struct LossParts {
 /// - `labels`: `[batch, priors]`, 1 for a prior matched to a face, 0 for background, -1 for a
 ///   prior to ignore (it matches an ignored face): it is never a positive, never mined as a
 ///   negative, and adds nothing to the loss;
-/// - `target_offsets`: `[batch, priors, 4]`, the encoded boxes (used where `labels` is 1).
+/// - `target_offsets`: `[batch, priors, 4]`, the encoded boxes (used where `labels` is 1);
+/// - `location_weight`: the box regression's share of the total against the classification's.
 ///
 /// Hard-negative mining ranks each image's background priors by their background
 /// cross-entropy and keeps the `negatives_per_positive` x (face priors) worst ones; the
@@ -37,6 +39,7 @@ pub fn multibox_loss(
     labels: Tensor<2, Int>,
     target_offsets: Tensor<3>,
     negatives_per_positive: usize,
+    location_weight: f32,
 ) -> LossParts {
     let [batch, priors, _] = logits.dims();
     let log_probs = log_softmax(logits, 2);
@@ -89,7 +92,7 @@ pub fn multibox_loss(
     let location = (smooth_l1.sum_dim(2).reshape([batch, priors]) * face).sum() / normaliser;
 
     LossParts {
-        total: location.clone() + confidence.clone(),
+        total: location.clone() * location_weight + confidence.clone(),
         location,
         confidence,
     }
@@ -129,7 +132,7 @@ mod tests {
         let offsets = Tensor::<3>::from_data(TensorData::new(predicted, [1, 6, 4]), &device);
         let targets = Tensor::<3>::from_data(TensorData::new(targets, [1, 6, 4]), &device);
 
-        let loss = multibox_loss(logits, offsets, labels, targets, 3);
+        let loss = multibox_loss(logits, offsets, labels, targets, 3, 2.0);
 
         // smooth-L1: 0.5 * 0.25 + (2 - 0.5) + 0.5 * 0.01 + 0 = 1.63, over 1 positive.
         let location = value(loss.location);
@@ -140,7 +143,7 @@ mod tests {
             (confidence - expected).abs() < 1e-5,
             "confidence {confidence} vs {expected}"
         );
-        assert!((value(loss.total) - (1.63 + expected)).abs() < 1e-4);
+        assert!((value(loss.total) - (2.0 * 1.63 + expected)).abs() < 1e-4);
     }
 
     #[test]
@@ -155,7 +158,7 @@ mod tests {
             &device,
         );
         let zeros = Tensor::<3>::zeros([2, 3, 4], &device);
-        let loss = multibox_loss(logits, zeros.clone(), labels, zeros, 3);
+        let loss = multibox_loss(logits, zeros.clone(), labels, zeros, 3, 1.0);
         let confidence = value(loss.confidence);
         assert!((confidence - 5.0 * 2f32.ln()).abs() < 1e-5, "{confidence}");
         assert_eq!(value(loss.location), 0.0);
@@ -176,7 +179,7 @@ mod tests {
         labels[1] = 1;
         let labels = Tensor::<2, Int>::from_data(TensorData::new(labels, [2, 8]), &device);
         let zeros = Tensor::<3>::zeros([2, 8, 4], &device);
-        let loss = multibox_loss(logits, zeros.clone(), labels, zeros, 3);
+        let loss = multibox_loss(logits, zeros.clone(), labels, zeros, 3, 1.0);
         // Image 0: all 8 priors selected at logits (0, 0): 8 ln 2. Image 1: -log p(background)
         // for face logits 5, 6 and 7. Normaliser: 2 face priors.
         let expected =
@@ -205,7 +208,7 @@ mod tests {
         let offsets = Tensor::<3>::zeros([1, 5, 4], &device);
         let targets = Tensor::<3>::from_data(TensorData::new(targets, [1, 5, 4]), &device);
 
-        let loss = multibox_loss(logits, offsets, labels, targets, 3);
+        let loss = multibox_loss(logits, offsets, labels, targets, 3, 1.0);
 
         let expected = ce(0.0, 1.0, 1) + ce(0.0, 0.5, 0) + ce(0.0, -1.0, 0) + ce(0.0, 0.0, 0);
         let confidence = value(loss.confidence);
@@ -228,6 +231,7 @@ mod tests {
             Tensor::<2, Int>::from_data(TensorData::new(vec![0i64, 1, 0, -1, 0], [1, 5]), &device),
             Tensor::<3>::zeros([1, 5, 4], &device),
             1,
+            1.0,
         );
         let expected = ce(0.0, 1.0, 1) + ce(0.0, 0.5, 0);
         let confidence = value(loss.confidence);

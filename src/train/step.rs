@@ -20,6 +20,8 @@ pub struct TrainingModel {
     pub ssd: Ssd,
     /// Mined background priors per face prior.
     pub negatives_per_positive: usize,
+    /// Weight of the box regression loss.
+    pub location_weight: f32,
     /// Decodes validation predictions on the device, as detection does.
     pub boxes: BoxDecoder,
 }
@@ -45,6 +47,7 @@ impl TrainingModel {
         Ok(Self {
             ssd: config.model.init(device)?,
             negatives_per_positive: config.negatives_per_positive,
+            location_weight: config.location_weight.unwrap_or(1.0),
             boxes: BoxDecoder::new(&config.model, device),
         })
     }
@@ -61,6 +64,7 @@ impl TrainingModel {
             batch.labels,
             batch.offsets,
             self.negatives_per_positive,
+            self.location_weight,
         );
         StepOutput {
             loss: parts.total,
