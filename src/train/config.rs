@@ -116,7 +116,7 @@ impl TrainConfig {
         ensure("weight_decay", "from 0 to 1", decay, unit(decay))?;
         let iou = f64::from(self.match_iou);
         ensure("match_iou", "in (0, 1]", iou, iou > 0.0 && iou <= 1.0)?;
-        let background = f64::from(self.background_iou.unwrap_or(self.match_iou));
+        let background = f64::from(self.match_thresholds().background);
         ensure(
             "background_iou",
             "in (0, match_iou]",
@@ -137,7 +137,7 @@ impl TrainConfig {
             negatives,
             negatives >= 1,
         )?;
-        let weight = f64::from(self.location_weight.unwrap_or(1.0));
+        let weight = f64::from(self.box_loss_weight());
         ensure(
             "location_weight",
             "from 0 to 100",
@@ -173,13 +173,24 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// The IoUs that make a prior a face, background or ignored; without `background_iou`,
+    /// one threshold at `match_iou`.
+    pub fn match_thresholds(&self) -> MatchThresholds {
+        MatchThresholds {
+            face: self.match_iou,
+            background: self.background_iou.unwrap_or(self.match_iou),
+        }
+    }
+
+    /// The weight of the box regression loss: `location_weight`, or 1 without it.
+    pub fn box_loss_weight(&self) -> f32 {
+        self.location_weight.unwrap_or(1.0)
+    }
+
     /// How this run turns faces into prior targets.
     pub fn target_rules(&self) -> TargetRules {
         TargetRules {
-            thresholds: MatchThresholds {
-                face: self.match_iou,
-                background: self.background_iou.unwrap_or(self.match_iou),
-            },
+            thresholds: self.match_thresholds(),
             min_face_size: self.min_face_size,
         }
     }

@@ -47,7 +47,7 @@ impl TrainingModel {
         Ok(Self {
             ssd: config.model.init(device)?,
             negatives_per_positive: config.negatives_per_positive,
-            location_weight: config.location_weight.unwrap_or(1.0),
+            location_weight: config.box_loss_weight(),
             boxes: BoxDecoder::new(&config.model, device),
         })
     }
