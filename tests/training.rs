@@ -261,6 +261,21 @@ fn settings_and_data_that_cannot_train_are_refused() {
         "top-down levels",
     );
 
+    // Faces of a negative size.
+    let output = ssdface()
+        .args(train_args(
+            humanfaces.to_str().unwrap(),
+            dir.join("no-run").to_str().unwrap(),
+        ))
+        .arg("--min-face-size=-2")
+        .output()
+        .unwrap();
+    common::assert_refused(
+        &output,
+        "min_face_size must be 0 or more, got -2",
+        "negative face size",
+    );
+
     // A labels file that lists no image: nothing to train on is an error, not a finished run.
     let empty = dir.join("empty");
     std::fs::create_dir_all(empty.join("images")).unwrap();

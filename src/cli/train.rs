@@ -63,6 +63,10 @@ pub struct TrainArgs {
     /// Weight of the box regression loss against the classification loss (default 1).
     #[arg(long, value_name = "W")]
     location_weight: Option<f32>,
+    /// Faces under this many input pixels on their longer side (after augmentation) are
+    /// ignored in training (default 6).
+    #[arg(long, value_name = "PX")]
+    min_face_size: Option<f32>,
     /// Image decoding and augmentation threads.
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
@@ -145,6 +149,9 @@ fn config_from(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     }
     config.background_iou = args.background_iou;
     config.location_weight = args.location_weight;
+    if let Some(size) = args.min_face_size {
+        config.min_face_size = size;
+    }
     if let Some(workers) = args.workers {
         config.workers = workers;
     }
