@@ -12,7 +12,9 @@ voting. Its boxes become labels by two thresholds measured on the mask set's `va
 With `--existing LABELS`, the existing labels are completed and given the teacher's box style:
 a confident teacher box that overlaps a label by IoU >= 0.5 replaces that label's box (the label's
 `invalid` flag is kept), and a teacher box overlapping no labelled face (IoU < 0.3) is added by
-the same two thresholds. The restyling is needed because the mask set's boxes are shorter and sit
+the same two thresholds. With `--ignore-unconfirmed` too, a label that no confident teacher box
+restyles becomes an ignored face: `humanfaces/` labels about half its faces with boxes wider
+than tall, and a model trained on them drew boxes 1.1-1.2x as wide as WIDER FACE's. The restyling is needed because the mask set's boxes are shorter and sit
 lower on the face than those of WIDER FACE, which the teacher learned from and the detector is
 judged on (on the mask set's val/, the teacher's boxes on the same faces are 11 % taller, their
 centres 13 % of a face higher); a model trained on both styles draws boxes between them.
@@ -22,7 +24,7 @@ face count, then per face `x y w h score` and the five keypoints `x y` in labels
 face that came from the existing labels) and `images`, a relative link to the photos.
 
 Commands:
-    teacher_labels.py label --images DIR --out DIR [--existing labels.txt]
+    teacher_labels.py label --images DIR --out DIR [--existing labels.txt [--ignore-unconfirmed]]
     teacher_labels.py measure --data DIR         precision and recall by threshold on labelled data
     teacher_labels.py all                        regenerates every folder under labels/teacher
 """
@@ -159,7 +161,7 @@ def read_labels(path):
     return images
 
 
-def label_images(teacher, images_dir, existing, face_threshold, ignore_threshold):
+def label_images(teacher, images_dir, existing, ignore_unconfirmed, face_threshold, ignore_threshold):
     """Per image: (name, faces as WIDER lines, keypoints lines)."""
     if existing:
         listed = read_labels(existing)
@@ -180,7 +182,8 @@ def label_images(teacher, images_dir, existing, face_threshold, ignore_threshold
         lines, keypoints = [], []
         for k, f in enumerate(faces):
             xywh, score, point = restyled(f[:4], overlaps[:, k], boxes, scores, points, face_threshold)
-            lines.append(face_line(xywh, invalid=len(f) > 7 and f[7] != 0))
+            unconfirmed = ignore_unconfirmed and score is None
+            lines.append(face_line(xywh, invalid=unconfirmed or (len(f) > 7 and f[7] != 0)))
             keypoints.append(keypoint_line(xywh, score, point))
         for box, score, point, is_covered in zip(boxes, scores, points, covered):
             if is_covered:
@@ -260,13 +263,14 @@ def measure(teacher, data):
         print(f"{threshold:9.2f} {int(boxes_at[t]):6d} {precision:10.3f} {found[t] / max(total, 1):7.3f}")
 
 
-# Every teacher-labelled folder: (output under labels/teacher, images, existing labels or None).
+# Every teacher-labelled folder: (output under labels/teacher, images, existing labels or None,
+# whether existing labels that the teacher does not confirm are ignored).
 FOLDERS = [
-    ("shanghaitech", SHARED / "data/unlabeled/shanghaitech/images", None),
-    ("wider-test", SHARED / "data/unlabeled/wider-test/images", None),
-    ("caltech-webfaces", SHARED / "data/unlabeled/caltech-webfaces/images", None),
-    ("train", SHARED / "data/train/images", SHARED / "data/train/labels.txt"),
-    ("humanfaces", SHARED / "data/humanfaces/images", SHARED / "data/humanfaces/labels.txt"),
+    ("shanghaitech", SHARED / "data/unlabeled/shanghaitech/images", None, False),
+    ("wider-test", SHARED / "data/unlabeled/wider-test/images", None, False),
+    ("caltech-webfaces", SHARED / "data/unlabeled/caltech-webfaces/images", None, False),
+    ("train", SHARED / "data/train/images", SHARED / "data/train/labels.txt", False),
+    ("humanfaces", SHARED / "data/humanfaces/images", SHARED / "data/humanfaces/labels.txt", True),
 ]
 
 
@@ -277,6 +281,11 @@ def main():
     label.add_argument("--images", type=Path, required=True)
     label.add_argument("--out", type=Path, required=True)
     label.add_argument("--existing", type=Path, help="labels.txt to complete instead of replace")
+    label.add_argument(
+        "--ignore-unconfirmed",
+        action="store_true",
+        help="existing labels that no confident teacher box restyles become ignored faces",
+    )
     for sub in (label, commands.add_parser("all", help="regenerate labels/teacher/*")):
         sub.add_argument("--face", type=float, default=FACE_THRESHOLD)
         sub.add_argument("--ignore", type=float, default=IGNORE_THRESHOLD)
@@ -294,15 +303,17 @@ def main():
         return
     if not 0 < args.ignore <= args.face <= 1:
         sys.exit(f"error: need 0 < --ignore ({args.ignore}) <= --face ({args.face}) <= 1")
+    if args.command == "label" and args.ignore_unconfirmed and not args.existing:
+        sys.exit("error: --ignore-unconfirmed needs --existing")
     jobs = (
-        [(args.out, args.images, args.existing)]
+        [(args.out, args.images, args.existing, args.ignore_unconfirmed)]
         if args.command == "label"
-        else [(ROOT / "labels/teacher" / name, images, existing) for name, images, existing in FOLDERS]
+        else [(ROOT / "labels/teacher" / name, *rest) for name, *rest in FOLDERS]
     )
-    for out, images, existing in jobs:
+    for out, images, existing, ignore_unconfirmed in jobs:
         if not images.is_dir():
             sys.exit(f"error: no such folder: {images}")
-        results = label_images(teacher, images, existing, args.face, args.ignore)
+        results = label_images(teacher, images, existing, ignore_unconfirmed, args.face, args.ignore)
         write_folder(out, images, results)
 
 
