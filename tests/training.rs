@@ -276,6 +276,21 @@ fn settings_and_data_that_cannot_train_are_refused() {
         "negative face size",
     );
 
+    // Hard-negative mining that takes no background prior.
+    let output = ssdface()
+        .args(train_args(
+            humanfaces.to_str().unwrap(),
+            dir.join("no-run").to_str().unwrap(),
+        ))
+        .args(["--negatives-per-positive", "0"])
+        .output()
+        .unwrap();
+    common::assert_refused(
+        &output,
+        "negatives_per_positive must be at least 1, got 0",
+        "no negatives",
+    );
+
     // A labels file that lists no image: nothing to train on is an error, not a finished run.
     let empty = dir.join("empty");
     std::fs::create_dir_all(empty.join("images")).unwrap();

@@ -67,6 +67,9 @@ pub struct TrainArgs {
     /// ignored in training (default 6).
     #[arg(long, value_name = "PX")]
     min_face_size: Option<f32>,
+    /// Background priors mined per face prior by hard-negative mining (default 3).
+    #[arg(long, value_name = "N")]
+    negatives_per_positive: Option<usize>,
     /// Image decoding and augmentation threads.
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
@@ -151,6 +154,9 @@ fn config_from(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     config.location_weight = args.location_weight;
     if let Some(size) = args.min_face_size {
         config.min_face_size = size;
+    }
+    if let Some(ratio) = args.negatives_per_positive {
+        config.negatives_per_positive = ratio;
     }
     if let Some(workers) = args.workers {
         config.workers = workers;
