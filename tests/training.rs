@@ -246,50 +246,37 @@ fn settings_and_data_that_cannot_train_are_refused() {
         .unwrap();
     common::assert_refused(&output, "batch_size must be at least 1, got 0", "batch 0");
 
-    // A top-down path above the coarsest level, which has nothing coarser to take from.
-    let output = ssdface()
-        .args(train_args(
-            humanfaces.to_str().unwrap(),
-            dir.join("no-run").to_str().unwrap(),
-        ))
-        .args(["--top-down-levels", "4"])
-        .output()
-        .unwrap();
-    common::assert_refused(
-        &output,
-        "top_down_levels must be fewer than the detection levels, got 4",
-        "top-down levels",
-    );
-
-    // Faces of a negative size.
-    let output = ssdface()
-        .args(train_args(
-            humanfaces.to_str().unwrap(),
-            dir.join("no-run").to_str().unwrap(),
-        ))
-        .arg("--min-face-size=-2")
-        .output()
-        .unwrap();
-    common::assert_refused(
-        &output,
-        "min_face_size must be 0 or more, got -2",
-        "negative face size",
-    );
-
-    // Hard-negative mining that takes no background prior.
-    let output = ssdface()
-        .args(train_args(
-            humanfaces.to_str().unwrap(),
-            dir.join("no-run").to_str().unwrap(),
-        ))
-        .args(["--negatives-per-positive", "0"])
-        .output()
-        .unwrap();
-    common::assert_refused(
-        &output,
-        "negatives_per_positive must be at least 1, got 0",
-        "no negatives",
-    );
+    // Options no run can train with: (arguments, the error, what it is).
+    let refused_options: [(&[&str], &str, &str); 3] = [
+        // A top-down path above the coarsest level, which has nothing coarser to take from.
+        (
+            &["--top-down-levels", "4"],
+            "top_down_levels must be fewer than the detection levels, got 4",
+            "top-down levels",
+        ),
+        (
+            &["--min-face-size=-2"],
+            "min_face_size must be 0 or more, got -2",
+            "negative face size",
+        ),
+        // Hard-negative mining that takes no background prior.
+        (
+            &["--negatives-per-positive", "0"],
+            "negatives_per_positive must be at least 1, got 0",
+            "no negatives",
+        ),
+    ];
+    for (options, error, what) in refused_options {
+        let output = ssdface()
+            .args(train_args(
+                humanfaces.to_str().unwrap(),
+                dir.join("no-run").to_str().unwrap(),
+            ))
+            .args(options)
+            .output()
+            .unwrap();
+        common::assert_refused(&output, error, what);
+    }
 
     // A labels file that lists no image: nothing to train on is an error, not a finished run.
     let empty = dir.join("empty");
