@@ -12,12 +12,13 @@ voting. Its boxes become labels by two thresholds measured on the mask set's `va
 With `--existing LABELS`, the existing labels are completed and given the teacher's box style:
 a confident teacher box that overlaps a label by IoU >= 0.5 replaces that label's box (the label's
 `invalid` flag is kept), and a teacher box overlapping no labelled face (IoU < 0.3) is added by
-the same two thresholds. With `--ignore-unconfirmed` too, a label that no confident teacher box
-restyles becomes an ignored face: `humanfaces/` labels about half its faces with boxes wider
-than tall, and a model trained on them drew boxes 1.1-1.2x as wide as WIDER FACE's. The restyling is needed because the mask set's boxes are shorter and sit
+the same two thresholds. The restyling is needed because the mask set's boxes are shorter and sit
 lower on the face than those of WIDER FACE, which the teacher learned from and the detector is
 judged on (on the mask set's val/, the teacher's boxes on the same faces are 11 % taller, their
-centres 13 % of a face higher); a model trained on both styles draws boxes between them.
+centres 13 % of a face higher); a model trained on both styles draws boxes between them. With
+`--ignore-unconfirmed` too, a label that no confident teacher box restyles becomes an ignored
+face: `humanfaces/` labels about half its faces with boxes wider than tall, and a model trained
+on them drew boxes 1.1-1.2x as wide as WIDER FACE's.
 
 Each output folder holds `labels.txt` (WIDER `bbx_gt`), `keypoints.txt` (per image: the name, the
 face count, then per face `x y w h score` and the five keypoints `x y` in labels order, -1 for a
