@@ -130,7 +130,8 @@ pub fn from_bytes_for(
     if !differences.is_empty() {
         return Err(WeightsError::Mismatch(differences.join("; ")));
     }
-    let grows = expected.top_down_levels() > found.top_down_levels();
+    let grows = expected.top_down_levels() > found.top_down_levels()
+        || expected.context_levels() > found.context_levels();
     load_record(expected.init(device)?, record, grows)
 }
 
@@ -235,6 +236,12 @@ fn architecture_differences(expected: &SsdConfig, found: &SsdConfig) -> Vec<Stri
     if wanted < stored {
         differences.push(format!(
             "top_down_levels: expected {wanted}, file has {stored}"
+        ));
+    }
+    let (wanted, stored) = (expected.context_levels(), found.context_levels());
+    if wanted < stored {
+        differences.push(format!(
+            "context_levels: expected {wanted}, file has {stored}"
         ));
     }
     differences
@@ -379,26 +386,34 @@ mod tests {
     }
 
     #[test]
-    fn weights_grow_top_down_paths_that_start_at_zero_but_never_lose_them() {
+    fn weights_grow_top_down_paths_and_context_blocks_that_start_at_zero_but_never_lose_them() {
         let (device, config, model, input) = setup();
         let bytes = to_bytes(&model, &config, Precision::Full).unwrap();
-        let grown_config = config.clone().with_top_down_levels(Some(1));
-        let grown = from_bytes_for(&bytes, &grown_config, &device).unwrap();
-        let (before, after) = (model.forward(input.clone()), grown.forward(input));
-        assert_eq!(max_abs_diff(before.logits, after.logits), 0.0);
-        assert_eq!(max_abs_diff(before.offsets, after.offsets), 0.0);
+        let growths = [
+            (
+                config.clone().with_top_down_levels(Some(1)),
+                "top_down_levels: expected 0, file has 1",
+            ),
+            (
+                config.clone().with_context_levels(Some(1)),
+                "context_levels: expected 0, file has 1",
+            ),
+        ];
+        for (grown_config, refusal) in growths {
+            let grown = from_bytes_for(&bytes, &grown_config, &device).unwrap();
+            let (before, after) = (model.forward(input.clone()), grown.forward(input.clone()));
+            assert_eq!(max_abs_diff(before.logits, after.logits), 0.0);
+            assert_eq!(max_abs_diff(before.offsets, after.offsets), 0.0);
 
-        let grown_bytes = to_bytes(&grown, &grown_config, Precision::Full).unwrap();
-        let error = from_bytes_for(&grown_bytes, &config, &device)
-            .expect_err("a path would be dropped")
-            .to_string();
-        assert!(
-            error.contains("top_down_levels: expected 0, file has 1"),
-            "{error}"
-        );
-        // A file whose config promises a path its record lacks is refused.
-        let forged = header_then_record(&grown_bytes, &bytes);
-        let error = from_bytes(&forged, &device).unwrap_err().to_string();
-        assert!(error.contains("Missing tensors"), "{error}");
+            let grown_bytes = to_bytes(&grown, &grown_config, Precision::Full).unwrap();
+            let error = from_bytes_for(&grown_bytes, &config, &device)
+                .expect_err("trained weights would be dropped")
+                .to_string();
+            assert!(error.contains(refusal), "{error}");
+            // A file whose config promises parts its record lacks is refused.
+            let forged = header_then_record(&grown_bytes, &bytes);
+            let error = from_bytes(&forged, &device).unwrap_err().to_string();
+            assert!(error.contains("Missing tensors"), "{error}");
+        }
     }
 }

@@ -247,12 +247,22 @@ fn settings_and_data_that_cannot_train_are_refused() {
     common::assert_refused(&output, "batch_size must be at least 1, got 0", "batch 0");
 
     // Options no run can train with: (arguments, the error, what it is).
-    let refused_options: [(&[&str], &str, &str); 3] = [
+    let refused_options: [(&[&str], &str, &str); 5] = [
         // A top-down path above the coarsest level, which has nothing coarser to take from.
         (
             &["--top-down-levels", "4"],
             "top_down_levels must be fewer than the detection levels, got 4",
             "top-down levels",
+        ),
+        (
+            &["--context-levels", "5"],
+            "context_levels must be at most the detection levels, got 5",
+            "context levels",
+        ),
+        (
+            &["--weight-decay", "2"],
+            "weight_decay must be from 0 to 1, got 2",
+            "weight decay",
         ),
         (
             &["--min-face-size=-2"],

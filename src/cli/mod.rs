@@ -34,7 +34,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Train a model, or resume a run.
     #[cfg(feature = "train")]
-    Train(train::TrainArgs),
+    // Boxed: its many options would make every other command's value as large.
+    Train(Box<train::TrainArgs>),
     /// Write a weights file from a training run's checkpoint (also while it trains).
     #[cfg(feature = "train")]
     Export(export::ExportArgs),
@@ -60,7 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Detect(args) => detect::run(args),
         Command::Info(args) => info::run(args),
         #[cfg(feature = "train")]
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => train::run(*args),
         #[cfg(feature = "train")]
         Command::Export(args) => export::run(args),
         Command::Eval(args) => eval::run(args),

@@ -46,6 +46,9 @@ pub struct TrainArgs {
     /// Peak learning rate.
     #[arg(long, value_name = "LR")]
     lr: Option<f64>,
+    /// L2 penalty on every parameter, added to its gradient before Adam (default 5e-4).
+    #[arg(long, value_name = "D")]
+    weight_decay: Option<f64>,
     /// Network input size, WIDTHxHEIGHT (multiples of 8).
     #[arg(long, value_name = "WxH", value_parser = ssdface::model::parse_size)]
     input_size: Option<(usize, usize)>,
@@ -53,6 +56,10 @@ pub struct TrainArgs {
     /// features); with --init, paths the file lacks start at zero.
     #[arg(long, value_name = "N", conflicts_with = "resume")]
     top_down_levels: Option<usize>,
+    /// Pass the N finest detection levels through a context block (an inverted residual)
+    /// before their heads; with --init, blocks the file lacks start at zero.
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    context_levels: Option<usize>,
     /// IoU at which a prior is matched to a face (default 0.35).
     #[arg(long, value_name = "T")]
     match_iou: Option<f32>,
@@ -138,6 +145,9 @@ fn config_from(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     if let Some(levels) = args.top_down_levels {
         config.model.top_down_levels = Some(levels);
     }
+    if let Some(levels) = args.context_levels {
+        config.model.context_levels = Some(levels);
+    }
     if let Some(epochs) = args.epochs {
         config.epochs = epochs;
     }
@@ -146,6 +156,9 @@ fn config_from(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     }
     if let Some(lr) = args.lr {
         config.learning_rate = lr;
+    }
+    if let Some(decay) = args.weight_decay {
+        config.weight_decay = decay;
     }
     if let Some(iou) = args.match_iou {
         config.match_iou = iou;

@@ -75,6 +75,9 @@ pub struct SsdConfig {
     /// feature pyramid's top-down path): context for small faces. Absent, as in weights saved
     /// before it existed, means none.
     pub top_down_levels: Option<usize>,
+    /// How many of the finest detection levels pass through a context block (an inverted
+    /// residual) before their heads. Absent, as in weights saved before it existed, means none.
+    pub context_levels: Option<usize>,
     /// Prior side lengths in input pixels, one list per detection level (finest first).
     #[config(default = "default_min_sizes()")]
     pub min_sizes: Vec<Vec<f32>>,
@@ -233,6 +236,13 @@ impl SsdConfig {
             top_down,
             top_down < taps + extras,
         )?;
+        let context = self.context_levels();
+        ensure(
+            "context_levels",
+            "at most the detection levels",
+            context,
+            context <= taps + extras,
+        )?;
         Ok(())
     }
 
@@ -376,6 +386,11 @@ impl SsdConfig {
     /// How many of the finest levels take the top-down path (0 when the config has none).
     pub fn top_down_levels(&self) -> usize {
         self.top_down_levels.unwrap_or(0)
+    }
+
+    /// How many of the finest levels pass through a context block (0 when the config has none).
+    pub fn context_levels(&self) -> usize {
+        self.context_levels.unwrap_or(0)
     }
 
     /// Priors per feature-map cell, per level.
@@ -528,6 +543,26 @@ mod tests {
         assert_eq!(
             error,
             "top_down_levels must be fewer than the detection levels, got 4"
+        );
+    }
+
+    #[test]
+    fn context_blocks_fit_at_most_every_level() {
+        let config = SsdConfig::new();
+        assert_eq!(config.context_levels(), 0);
+        config
+            .clone()
+            .with_context_levels(Some(4))
+            .validate()
+            .unwrap();
+        let error = config
+            .with_context_levels(Some(5))
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "context_levels must be at most the detection levels, got 5"
         );
     }
 

@@ -3,6 +3,7 @@
 
 mod backbone;
 mod config;
+mod context;
 mod heads;
 mod layers;
 mod ssd;

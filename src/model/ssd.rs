@@ -5,6 +5,7 @@ use burn::prelude::*;
 
 use super::backbone::Backbone;
 use super::config::SsdConfig;
+use super::context::ContextBlock;
 use super::heads::{DetectionHead, ExtraLayer};
 use super::top_down::TopDown;
 
@@ -15,6 +16,8 @@ pub struct Ssd {
     extras: Vec<ExtraLayer>,
     /// `top_down[i]` feeds level `i` from level `i + 1`.
     top_down: Vec<TopDown>,
+    /// `context[i]` refines level `i` after its top-down path.
+    context: Vec<ContextBlock>,
     heads: Vec<DetectionHead>,
 }
 
@@ -59,6 +62,11 @@ impl Ssd {
             .take(config.top_down_levels())
             .map(|pair| TopDown::new(pair[1], pair[0], device))
             .collect();
+        let context = level_channels
+            .iter()
+            .take(config.context_levels())
+            .map(|&channels| ContextBlock::new(channels, device))
+            .collect();
         let heads = level_channels
             .into_iter()
             .zip(config.priors_per_cell())
@@ -68,6 +76,7 @@ impl Ssd {
             backbone,
             extras,
             top_down,
+            context,
             heads,
         }
     }
@@ -86,6 +95,9 @@ impl Ssd {
         // Coarsest first, so that a level passes on what it received from above.
         for (level, path) in self.top_down.iter().enumerate().rev() {
             features[level] = path.forward(features[level].clone(), features[level + 1].clone());
+        }
+        for (level, block) in self.context.iter().enumerate() {
+            features[level] = block.forward(features[level].clone());
         }
         let (logits, offsets): (Vec<_>, Vec<_>) = features
             .into_iter()
@@ -113,8 +125,15 @@ impl Ssd {
             .zip(&sizes[1..])
             .map(|(path, &(h, w))| path.macs(h, w))
             .sum();
+        let context: u64 = self
+            .context
+            .iter()
+            .zip(&sizes)
+            .map(|(block, &(h, w))| block.macs(h, w))
+            .sum();
         total
             + top_down
+            + context
             + sizes
                 .iter()
                 .zip(&self.heads)
@@ -142,42 +161,42 @@ mod tests {
         }
     }
 
-    #[test]
-    fn top_down_paths_start_at_zero_and_then_change_the_finer_levels() {
+    struct AddToEveryWeight(f32);
+
+    impl ModuleMapper for AddToEveryWeight {
+        fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let add = self.0;
+            p.map(|t| t + add)
+        }
+    }
+
+    /// Grows `plain` into `grown` with the plain model's weights: the grown network must detect
+    /// exactly as the plain one, and once `nudge` moves its new parts, the rows of the
+    /// `changed` finest levels must change and no other.
+    fn check_growth(grown: SsdConfig, nudge: impl Fn(&mut Ssd), changed: usize) {
         let device = Device::flex();
         let (w, h) = (200, 328); // odd coarse sides: 25x41 -> 13x21 -> 7x11
         let plain = SsdConfig::new().at_input_size(w, h).unwrap();
-        let grown = plain.clone().with_top_down_levels(Some(2));
+        let grown = grown.at_input_size(w, h).unwrap();
         let model = plain.init(&device).unwrap();
         let record = model.clone().into_record();
-        let with_paths = grown.init(&device).unwrap();
-        assert_eq!(with_paths.top_down.len(), 2);
-        let with_paths = with_paths
+        let mut with_growth = grown
+            .init(&device)
+            .unwrap()
             .try_load_record(record.allow_partial(true))
             .unwrap();
         let input = Tensor::random([1, 3, h, w], Distribution::Uniform(-1.0, 1.0), &device);
         let before = model.forward(input.clone());
-        let after = with_paths.forward(input.clone());
+        let after = with_growth.forward(input.clone());
         assert_eq!(after.logits.dims(), before.logits.dims());
         let same = |a: Tensor<3>, b: Tensor<3>| -> f32 { (a - b).abs().max().into_scalar() };
         assert_eq!(same(before.logits.clone(), after.logits), 0.0);
 
-        // Any weight on the path changes the two finest levels' rows and no other.
-        struct AddToEveryWeight(f32);
-        impl ModuleMapper for AddToEveryWeight {
-            fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
-                let add = self.0;
-                p.map(|t| t + add)
-            }
-        }
-        let mut nudged = with_paths;
-        for path in &mut nudged.top_down {
-            *path = path.clone().map(&mut AddToEveryWeight(0.01));
-        }
-        let moved = nudged.forward(input).logits;
+        nudge(&mut with_growth);
+        let moved = with_growth.forward(input).logits;
         let levels = plain.feature_sizes();
         let per_cell = plain.priors_per_cell();
-        let fine_rows: usize = (0..2)
+        let fine_rows: usize = (0..changed)
             .map(|i| levels[i].0 * levels[i].1 * per_cell[i])
             .sum();
         let rows = before.logits.dims()[1];
@@ -189,8 +208,38 @@ mod tests {
             before.logits.narrow(1, fine_rows, rows - fine_rows),
             moved.narrow(1, fine_rows, rows - fine_rows),
         );
-        assert!(fine > 0.0, "the finer levels did not change");
-        assert_eq!(coarse, 0.0, "a level without a path changed");
+        assert!(fine > 0.0, "the grown levels did not change");
+        assert_eq!(coarse, 0.0, "a level that did not grow changed");
+    }
+
+    #[test]
+    fn top_down_paths_start_at_zero_and_then_change_the_finer_levels() {
+        let grown = SsdConfig::new().with_top_down_levels(Some(2));
+        check_growth(
+            grown,
+            |model| {
+                assert_eq!(model.top_down.len(), 2);
+                for path in &mut model.top_down {
+                    *path = path.clone().map(&mut AddToEveryWeight(0.01));
+                }
+            },
+            2,
+        );
+    }
+
+    #[test]
+    fn context_blocks_start_at_zero_and_then_change_their_levels() {
+        let grown = SsdConfig::new().with_context_levels(Some(1));
+        check_growth(
+            grown,
+            |model| {
+                assert_eq!(model.context.len(), 1);
+                for block in &mut model.context {
+                    *block = block.clone().map(&mut AddToEveryWeight(0.01));
+                }
+            },
+            1,
+        );
     }
 
     #[test]
