@@ -246,8 +246,13 @@ fn settings_and_data_that_cannot_train_are_refused() {
         .unwrap();
     common::assert_refused(&output, "batch_size must be at least 1, got 0", "batch 0");
 
+    // Augmentation settings that name only some of the fields.
+    let partial_augment = dir.join("partial-augment.json");
+    std::fs::write(&partial_augment, r#"{"flip": 0.5}"#).unwrap();
+    let partial_augment = partial_augment.to_str().unwrap();
+
     // Options no run can train with: (arguments, the error, what it is).
-    let refused_options: [(&[&str], &str, &str); 5] = [
+    let refused_options: [(&[&str], &str, &str); 6] = [
         // A top-down path above the coarsest level, which has nothing coarser to take from.
         (
             &["--top-down-levels", "4"],
@@ -258,6 +263,11 @@ fn settings_and_data_that_cannot_train_are_refused() {
             &["--context-levels", "5"],
             "context_levels must be at most the detection levels, got 5",
             "context levels",
+        ),
+        (
+            &["--augment", partial_augment],
+            "not augmentation settings: Config error => Invalid format: missing field",
+            "partial augmentation settings",
         ),
         (
             &["--weight-decay", "2"],

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use burn::config::Config;
 use ssdface::train::{self, AugmentConfig, BEST_WEIGHTS, RunData, RunOutput, TrainConfig};
 use ssdface::weights;
 
@@ -84,8 +85,12 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
     /// Train without augmentation (only the resize to the input size).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "augment")]
     no_augment: bool,
+    /// Augmentation settings from a JSON file: an object with every field of `AugmentConfig`,
+    /// as under "augment" in a run's train_config.json.
+    #[arg(long, value_name = "FILE")]
+    augment: Option<PathBuf>,
     /// Use only the first N images of each folder (quick trials).
     #[arg(long, value_name = "N")]
     max_images: Option<usize>,
@@ -179,6 +184,10 @@ fn config_from(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     }
     if args.no_augment {
         config.augment = AugmentConfig::none();
+    }
+    if let Some(path) = &args.augment {
+        config.augment = AugmentConfig::load(path)
+            .map_err(|e| anyhow::anyhow!("{}: not augmentation settings: {e}", path.display()))?;
     }
     config.validate()?;
     Ok(config)
