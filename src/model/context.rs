@@ -1,6 +1,7 @@
 //! The context block: an inverted residual (1x1 expansion, 3x3 depthwise, 1x1 projection) added
 //! to a detection level's features before its head, so that the level's classifier sees its
-//! own nonlinear features rather than the backbone's thin tap (32 channels at stride 8).
+//! own nonlinear features rather than the backbone's thin tap (32 channels at stride 8 in the
+//! default network).
 
 use burn::nn::Initializer;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
