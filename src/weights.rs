@@ -130,8 +130,10 @@ pub fn from_bytes_for(
     if !differences.is_empty() {
         return Err(WeightsError::Mismatch(differences.join("; ")));
     }
-    let grows = expected.top_down_levels() > found.top_down_levels()
-        || expected.context_levels() > found.context_levels();
+    let grows = growable_parts(expected)
+        .into_iter()
+        .zip(growable_parts(&found))
+        .any(|((_, wanted), (_, stored))| wanted > stored);
     load_record(expected.init(device)?, record, grows)
 }
 
@@ -231,20 +233,25 @@ fn architecture_differences(expected: &SsdConfig, found: &SsdConfig) -> Vec<Stri
         .filter(|((_, a), (_, b))| a != b)
         .map(|((name, a), (_, b))| format!("{name}: expected {a}, file has {b}"))
         .collect();
-    // Fewer paths than the file would drop trained weights; more start at zero.
-    let (wanted, stored) = (expected.top_down_levels(), found.top_down_levels());
-    if wanted < stored {
-        differences.push(format!(
-            "top_down_levels: expected {wanted}, file has {stored}"
-        ));
-    }
-    let (wanted, stored) = (expected.context_levels(), found.context_levels());
-    if wanted < stored {
-        differences.push(format!(
-            "context_levels: expected {wanted}, file has {stored}"
-        ));
-    }
+    // Fewer of these parts than the file has would drop trained weights; more start at zero.
+    let dropped = growable_parts(expected)
+        .into_iter()
+        .zip(growable_parts(found))
+        .filter(|((_, wanted), (_, stored))| wanted < stored)
+        .map(|((name, wanted), (_, stored))| {
+            format!("{name}: expected {wanted}, file has {stored}")
+        });
+    differences.extend(dropped);
     differences
+}
+
+/// The optional parts a network can gain on top of trained weights, where they start at zero
+/// (top-down paths, context blocks): each one's config field and count.
+fn growable_parts(config: &SsdConfig) -> [(&'static str, usize); 2] {
+    [
+        ("top_down_levels", config.top_down_levels()),
+        ("context_levels", config.context_levels()),
+    ]
 }
 
 /// Casts every float parameter (running statistics included) to one dtype.
