@@ -310,7 +310,8 @@ mod tests {
     #[test]
     fn selection_thresholds_suppresses_and_maps_to_source_pixels() {
         // A face at normalised (0.25..0.5, 0.5..0.75) with score 0.9, a near-duplicate with
-        // score 0.8 that suppression must remove, and a box under the threshold.
+        // score 0.8 that suppression must remove (pulling the face 0.8 / 1.7 of its 0.01 offset
+        // right and down), and a box under the threshold.
         let face = Corners::new(0.25, 0.5, 0.5, 0.75);
         let shifted = Corners::new(0.26, 0.51, 0.51, 0.75);
         let mut rows = Vec::new();
@@ -325,11 +326,12 @@ mod tests {
         assert_eq!(faces.len(), 1);
         let face = faces[0];
         assert_eq!(face.score, 0.9);
+        let pull = 0.01 * 0.8 / 1.7;
         for (got, want) in [
-            (face.x, 160.0),
-            (face.y, 180.0),
+            (face.x, 640.0 * (0.25 + pull)),
+            (face.y, 360.0 * (0.5 + pull)),
             (face.width, 160.0),
-            (face.height, 90.0),
+            (face.height, 360.0 * (0.25 - pull)),
         ] {
             assert!((got - want).abs() < 1e-3, "{face:?}");
         }

@@ -1,4 +1,4 @@
-//! Greedy non-maximum suppression and its thresholds (`NmsConfig`).
+//! Greedy non-maximum suppression with weighted box merging, and its thresholds (`NmsConfig`).
 
 use super::{Corners, iou};
 
@@ -91,6 +91,11 @@ impl NmsConfig {
 
 /// Greedy non-maximum suppression: keep the best box, drop those overlapping it, repeat.
 ///
+/// Each kept box is then moved to the score-weighted mean of itself and the boxes it
+/// suppressed (weighted NMS, as in BlazeFace): a face draws a cluster of overlapping
+/// candidates, and their mean is placed better than any single one. Which boxes are kept, and
+/// their scores, are those of plain greedy suppression.
+///
 /// The result is sorted by descending score. Ties keep their input order, so the output is
 /// deterministic.
 pub fn non_max_suppression(candidates: &[Scored], config: &NmsConfig) -> Vec<Scored> {
@@ -102,19 +107,59 @@ pub fn non_max_suppression(candidates: &[Scored], config: &NmsConfig) -> Vec<Sco
     ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
     ranked.truncate(config.top_k);
 
-    let mut kept: Vec<Scored> = Vec::new();
+    let mut clusters: Vec<Cluster> = Vec::new();
     for candidate in ranked {
-        if kept.len() >= config.max_detections {
-            break;
-        }
-        if kept
-            .iter()
-            .all(|k| iou(&k.bbox, &candidate.bbox) <= config.iou_threshold)
+        // A suppressed box joins the best kept box it overlaps, the one that suppressed it.
+        if let Some(cluster) = clusters
+            .iter_mut()
+            .find(|c| iou(&c.kept.bbox, &candidate.bbox) > config.iou_threshold)
         {
-            kept.push(candidate);
+            cluster.add(&candidate);
+        } else if clusters.len() < config.max_detections {
+            clusters.push(Cluster::new(candidate));
         }
     }
-    kept
+    clusters.iter().map(Cluster::merged).collect()
+}
+
+/// A kept box and the score-weighted sums of its members' corner offsets from it (offsets, so
+/// that a box that suppressed nothing comes back exactly as it was).
+struct Cluster {
+    kept: Scored,
+    weighted_offsets: [f32; 4],
+    weight: f32,
+}
+
+impl Cluster {
+    fn new(kept: Scored) -> Self {
+        Self {
+            kept,
+            weighted_offsets: [0.0; 4],
+            weight: kept.score,
+        }
+    }
+
+    fn add(&mut self, member: &Scored) {
+        let (m, k) = (&member.bbox, &self.kept.bbox);
+        let offsets = [m.x1 - k.x1, m.y1 - k.y1, m.x2 - k.x2, m.y2 - k.y2];
+        for (sum, offset) in self.weighted_offsets.iter_mut().zip(offsets) {
+            *sum += member.score * offset;
+        }
+        self.weight += member.score;
+    }
+
+    /// The kept box's score on the cluster's mean box.
+    fn merged(&self) -> Scored {
+        if self.weight <= 0.0 {
+            return self.kept;
+        }
+        let [dx1, dy1, dx2, dy2] = self.weighted_offsets.map(|sum| sum / self.weight);
+        let k = &self.kept.bbox;
+        Scored {
+            bbox: Corners::new(k.x1 + dx1, k.y1 + dy1, k.x2 + dx2, k.y2 + dy2),
+            score: self.kept.score,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -147,6 +192,30 @@ mod tests {
         let kept = non_max_suppression(&boxes, &config);
         let scores: Vec<f32> = kept.iter().map(|k| k.score).collect();
         assert_eq!(scores, vec![0.9, 0.7, 0.6]);
+    }
+
+    #[test]
+    fn kept_boxes_move_to_the_score_weighted_mean_of_what_they_suppress() {
+        let config = NmsConfig {
+            score_threshold: 0.1,
+            ..NmsConfig::default()
+        };
+        let boxes = [
+            scored(0.0, 0.0, 10.0, 10.0, 0.9),
+            // IoU 80 / 120 with the first: suppressed, and pulls it right by a quarter of
+            // its offset (0.3 of a total weight of 1.2).
+            scored(2.0, 0.0, 12.0, 10.0, 0.3),
+            // Overlaps nothing: kept as it is.
+            scored(50.0, 50.0, 60.0, 60.0, 0.6),
+        ];
+        let kept = non_max_suppression(&boxes, &config);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].score, 0.9);
+        let b = kept[0].bbox;
+        for (got, want) in [(b.x1, 0.5), (b.y1, 0.0), (b.x2, 10.5), (b.y2, 10.0)] {
+            assert!((got - want).abs() < 1e-5, "{b:?}");
+        }
+        assert_eq!(kept[1], boxes[2]);
     }
 
     #[test]
