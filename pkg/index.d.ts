@@ -39,7 +39,7 @@ export interface DetectorOptions {
   backend?: Backend | "auto";
   /** Faces scoring below this are dropped. Default 0.5. */
   scoreThreshold?: number;
-  /** A box overlapping a better one by more than this IoU is dropped. Default 0.3. */
+  /** A box overlapping a better one by more than this IoU is dropped (and merged into it, weighted by score). Default 0.3. */
   iouThreshold?: number;
   /** Candidates kept on the device, read back and suppressed per image. Default 100. */
   topK?: number;

@@ -16,7 +16,8 @@ pub struct Scored {
 pub struct NmsConfig {
     /// Boxes scoring below this are dropped before suppression.
     pub score_threshold: f32,
-    /// A box overlapping a kept, higher-scoring box by more than this IoU is suppressed.
+    /// A box overlapping a kept, higher-scoring box by more than this IoU is suppressed, and
+    /// merged into that box.
     pub iou_threshold: f32,
     /// Only the `top_k` best-scoring candidates enter suppression. Detection selects them on
     /// the device, so this also bounds what is read back per image.

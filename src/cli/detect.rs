@@ -39,7 +39,8 @@ pub struct DetectArgs {
         allow_negative_numbers = true
     )]
     score_threshold: f32,
-    /// Boxes overlapping a better one by more than this IoU (0 to 1) are suppressed.
+    /// Boxes overlapping a better one by more than this IoU (0 to 1) are suppressed, and merged
+    /// into it weighted by score.
     #[arg(
         long,
         default_value_t = NmsConfig::default().iou_threshold,
