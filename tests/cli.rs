@@ -5,6 +5,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use burn::config::Config;
 use burn::prelude::*;
 use serde_json::Value;
 use ssdface::data::FaceDataset;
@@ -236,6 +237,44 @@ fn info_describes_the_default_model() {
         )),
         "{stdout}"
     );
+}
+
+#[test]
+fn info_describes_a_network_config_file() {
+    let dir = common::scratch("info_model");
+    let wider = SsdConfig::new().with_width_multiplier(0.75);
+    let path = dir.join("wider.json");
+    wider.save(&path).unwrap();
+    let output = ssdface(&["info", "--model", path.to_str().unwrap()]);
+    common::assert_success(&output, "ssdface info --model");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let params = wider.init(&Device::flex()).unwrap().num_params();
+    let default_params = SsdConfig::new().init(&Device::flex()).unwrap().num_params();
+    assert!(params > default_params);
+    assert!(
+        stdout.contains(&format!("parameters: {params}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("config: {}", burn::config::config_to_json(&wider))),
+        "{stdout}"
+    );
+
+    // A file that is not a config, and a config of no working network, are named and refused.
+    let not_json = dir.join("not.json");
+    std::fs::write(&not_json, "width 0.75").unwrap();
+    let invalid = dir.join("invalid.json");
+    SsdConfig::new()
+        .with_width_multiplier(0.0)
+        .save(&invalid)
+        .unwrap();
+    for (file, error) in [
+        (&not_json, "not.json: not a network config"),
+        (&invalid, "width_multiplier must be positive and finite"),
+    ] {
+        let output = ssdface(&["info", "--model", file.to_str().unwrap()]);
+        common::assert_refused(&output, error, "a bad network config");
+    }
 }
 
 #[test]

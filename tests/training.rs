@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use burn::config::Config;
 use burn::prelude::*;
 use ssdface::boxes::NmsConfig;
 use ssdface::data::FaceDataset;
@@ -250,9 +251,21 @@ fn settings_and_data_that_cannot_train_are_refused() {
     let partial_augment = dir.join("partial-augment.json");
     std::fs::write(&partial_augment, r#"{"flip": 0.5}"#).unwrap();
     let partial_augment = partial_augment.to_str().unwrap();
+    // A network config with no working network.
+    let invalid_model = dir.join("invalid-model.json");
+    ssdface::model::SsdConfig::new()
+        .with_width_multiplier(-1.0)
+        .save(&invalid_model)
+        .unwrap();
+    let invalid_model = invalid_model.to_str().unwrap();
 
     // Options no run can train with: (arguments, the error, what it is).
-    let refused_options: [(&[&str], &str, &str); 6] = [
+    let refused_options: [(&[&str], &str, &str); 7] = [
+        (
+            &["--model", invalid_model],
+            "width_multiplier must be positive and finite",
+            "invalid network config",
+        ),
         // A top-down path above the coarsest level, which has nothing coarser to take from.
         (
             &["--top-down-levels", "4"],
@@ -315,6 +328,30 @@ fn settings_and_data_that_cannot_train_are_refused() {
         .unwrap();
     common::assert_refused(&output, "no training images", "empty labels");
     assert!(!out.join(BEST_WEIGHTS).exists());
+}
+
+#[test]
+fn train_model_option_trains_the_network_a_config_file_describes() {
+    let dir = common::scratch("model_option");
+    let humanfaces = common::data_dir().join("humanfaces");
+    let wider = ssdface::model::SsdConfig::new()
+        .at_input_size(160, 120)
+        .unwrap()
+        .with_width_multiplier(0.75);
+    let file = dir.join("wider.json");
+    wider.save(&file).unwrap();
+    let run = dir.join("run");
+    let output = ssdface()
+        .args(train_args(
+            humanfaces.to_str().unwrap(),
+            run.to_str().unwrap(),
+        ))
+        .args(["--model", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    common::assert_success(&output, "train --model");
+    let bytes = std::fs::read(run.join(LAST_WEIGHTS)).unwrap();
+    assert_eq!(weights::read_config(&bytes).unwrap(), wider);
 }
 
 /// The first `keep(length)` bytes of the file at `path`, as a kill or a full disk would leave

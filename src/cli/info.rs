@@ -1,9 +1,15 @@
 //! `ssdface info`: what the model is and what it costs.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context;
+use burn::config::Config;
 
 use burn::module::Module;
 use burn::prelude::*;
+
+use ssdface::model::SsdConfig;
 
 use super::model_source::ModelArgs;
 
@@ -11,11 +17,27 @@ use super::model_source::ModelArgs;
 pub struct InfoArgs {
     #[command(flatten)]
     model: ModelArgs,
+    /// Describe the network of this JSON file of `SsdConfig` fields instead (randomly
+    /// initialised: for planning a network to train with `ssdface train --model`).
+    #[arg(long = "model", value_name = "FILE", conflicts_with = "weights")]
+    network: Option<PathBuf>,
 }
 
 pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
-    // The bundled model unless --weights names another.
-    let (config, model) = args.model.load(&Device::flex())?;
+    // The bundled model unless --weights or --model names another.
+    let device = Device::flex();
+    let (config, model) = match &args.network {
+        Some(path) => {
+            let config = SsdConfig::load(path)
+                .map_err(|e| anyhow::anyhow!("{}: not a network config: {e}", path.display()))?;
+            let config = args.model.apply_input_size(config)?;
+            let model = config
+                .init(&device)
+                .with_context(|| format!("{}: not a working network", path.display()))?;
+            (config, model)
+        }
+        None => args.model.load(&device)?,
+    };
     let (w, h) = (config.input_width, config.input_height);
     let macs = model.macs(w, h);
     let text = format!(

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use burn::config::Config;
+use ssdface::model::SsdConfig;
 use ssdface::train::{self, AugmentConfig, BEST_WEIGHTS, RunData, RunOutput, TrainConfig};
 use ssdface::weights;
 
@@ -24,12 +25,16 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR", required_unless_present = "resume")]
     out: Option<PathBuf>,
     /// Continue the run in this folder from its last checkpoint (all settings come from it).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["data", "val", "out", "init"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["data", "val", "out", "init", "model"])]
     resume: Option<PathBuf>,
     /// Start from this weights file (e.g. the bundled model) with a fresh optimiser, instead
     /// of a random initialisation; the network is the file's own.
     #[arg(long, value_name = "FILE")]
     init: Option<PathBuf>,
+    /// The network to train from a random initialisation, a JSON file with the fields of
+    /// `SsdConfig` (as `ssdface info` prints under "config"; default: `SsdConfig`'s defaults).
+    #[arg(long, value_name = "FILE", conflicts_with = "init")]
+    model: Option<PathBuf>,
     /// Stop cleanly, with a checkpoint, before an epoch would end after this many minutes.
     #[arg(long, value_name = "N")]
     max_minutes: Option<f64>,
@@ -143,6 +148,10 @@ fn config_from(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             std::fs::read(init).with_context(|| format!("cannot read {}", init.display()))?;
         config.model = weights::read_config(&bytes)
             .with_context(|| format!("{}: not a weights file", init.display()))?;
+    }
+    if let Some(path) = &args.model {
+        config.model = SsdConfig::load(path)
+            .map_err(|e| anyhow::anyhow!("{}: not a network config: {e}", path.display()))?;
     }
     if let Some((w, h)) = args.input_size {
         config.model = config.model.at_input_size(w, h)?;
