@@ -260,6 +260,20 @@ fn info_describes_a_network_config_file() {
         "{stdout}"
     );
 
+    // The README's example of a wider network loads and keeps f16 weights under 1 MB.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/wide-stride8.json");
+    let output = ssdface(&["info", "--model", example.to_str().unwrap()]);
+    common::assert_success(&output, "ssdface info --model models/wide-stride8.json");
+    let example = SsdConfig::load(&example).unwrap();
+    let params = example.init(&Device::flex()).unwrap().num_params();
+    assert!(params * 2 < 950_000, "{params} parameters");
+    let stride8 = example.stages.iter().find(|stage| stage.tap).unwrap();
+    assert_eq!(
+        example.scaled(stride8.channels),
+        64,
+        "the finest level's channels"
+    );
+
     // A file that is not a config, and a config of no working network, are named and refused.
     let not_json = dir.join("not.json");
     std::fs::write(&not_json, "width 0.75").unwrap();
