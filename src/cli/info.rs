@@ -4,14 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use burn::config::Config;
-
 use burn::module::Module;
 use burn::prelude::*;
 
-use ssdface::model::SsdConfig;
-
-use super::model_source::ModelArgs;
+use super::model_source::{ModelArgs, load_network_config};
 
 #[derive(clap::Args, Debug)]
 pub struct InfoArgs {
@@ -28,9 +24,7 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
     let device = Device::flex();
     let (config, model) = match &args.network {
         Some(path) => {
-            let config = SsdConfig::load(path)
-                .map_err(|e| anyhow::anyhow!("{}: not a network config: {e}", path.display()))?;
-            let config = args.model.apply_input_size(config)?;
+            let config = args.model.apply_input_size(load_network_config(path)?)?;
             let model = config
                 .init(&device)
                 .with_context(|| format!("{}: not a working network", path.display()))?;

@@ -1,8 +1,9 @@
 //! Where the CLI's model comes from: a weights file and an optional input-size override.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use burn::config::Config;
 use burn::prelude::*;
 use ssdface::default_model::DEFAULT_WEIGHTS;
 use ssdface::model::{Ssd, SsdConfig};
@@ -37,4 +38,10 @@ impl ModelArgs {
             None => Ok(config),
         }
     }
+}
+
+/// The network config in a JSON file of `SsdConfig` fields (`--model`), not yet validated.
+pub fn load_network_config(path: &Path) -> anyhow::Result<SsdConfig> {
+    SsdConfig::load(path)
+        .map_err(|e| anyhow::anyhow!("{}: not a network config: {e}", path.display()))
 }

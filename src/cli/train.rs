@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use burn::config::Config;
-use ssdface::model::SsdConfig;
 use ssdface::train::{self, AugmentConfig, BEST_WEIGHTS, RunData, RunOutput, TrainConfig};
 use ssdface::weights;
 
 use super::backend::{BackendArgs, devices};
+use super::model_source::load_network_config;
 use super::progress::ProgressRenderer;
 
 #[derive(clap::Args, Debug)]
@@ -150,8 +150,7 @@ fn config_from(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             .with_context(|| format!("{}: not a weights file", init.display()))?;
     }
     if let Some(path) = &args.model {
-        config.model = SsdConfig::load(path)
-            .map_err(|e| anyhow::anyhow!("{}: not a network config: {e}", path.display()))?;
+        config.model = load_network_config(path)?;
     }
     if let Some((w, h)) = args.input_size {
         config.model = config.model.at_input_size(w, h)?;
