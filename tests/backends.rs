@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
@@ -214,7 +212,7 @@ fn ssdface(args: &[&str]) -> String {
 fn the_command_line_trains_and_detects_on_each_backend() {
     let humanfaces = common::data_dir().join("humanfaces");
     let photo = common::val_image("maksssksksss10.jpg");
-    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default-320.ssdface");
+    let bundled = common::repo_root().join("models/default-320.ssdface");
     // One step on two photos from the bundled weights: the step's loss is the loss of those
     // weights, the same on every backend.
     let first_loss = |backend: &str| {

@@ -5,12 +5,10 @@
 
 mod common;
 
-use std::path::Path;
-
 /// The page runs the bundled model, like the command line without `--weights`.
 #[test]
 fn the_page_detects_like_the_native_cli_on_cpu_and_webgpu() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = common::repo_root();
     common::require_browser_tools();
     let dir = common::scratch("browser");
     common::build_web();

@@ -262,7 +262,7 @@ fn info_describes_a_network_config_file() {
 
     // The README's example of a wider network loads, and its f16 weights (two bytes a
     // parameter plus the file's header, 35 KB for the bundled model) stay under 1 MB.
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/wide-stride8.json");
+    let example = common::repo_root().join("models/wide-stride8.json");
     let output = ssdface(&["info", "--model", example.to_str().unwrap()]);
     common::assert_success(&output, "ssdface info --model models/wide-stride8.json");
     let example = SsdConfig::load(&example).unwrap();

@@ -84,7 +84,7 @@ const TSC_ARGS: [&str; 11] = [
 
 #[test]
 fn the_packed_package_works_in_a_vite_app_a_plain_page_a_worker_and_typescript() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = common::repo_root();
     let fixtures = root.join("tests/browser");
     common::require_browser_tools();
     let dir = common::scratch("npm_package");
@@ -256,7 +256,7 @@ fn every_javascript_example_of_the_readmes_is_in_the_app_the_package_test_runs()
     // The Vite app holds each example of the package's README verbatim (as functions it calls
     // on a video), and the top README's examples are made of the same lines, so a README edit
     // that the app does not follow fails here rather than going untested.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = common::repo_root();
     let readme = ["pkg/README.md", "README.md"]
         .map(|file| std::fs::read_to_string(root.join(file)).unwrap())
         .join("\n");

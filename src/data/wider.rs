@@ -264,9 +264,17 @@ c/last.jpg
         assert!(e.starts_with("labels.txt:4: expected an image path"), "{e}");
     }
 
+    /// The repository root, read when the test runs: a compiled-in path would point at whichever
+    /// checkout built a test binary that a shared target folder still holds.
+    fn repo_root() -> PathBuf {
+        std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .expect("CARGO_MANIFEST_DIR is set by cargo for the tests it runs")
+    }
+
     #[test]
     fn reads_the_shared_validation_labels() {
-        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/val/labels.txt");
+        let file = repo_root().join("../shared/data/val/labels.txt");
         let images = read_labels(&file).unwrap();
         // The data README: 133 images, 560 faces.
         assert_eq!(images.len(), 133);
@@ -285,7 +293,7 @@ c/last.jpg
     /// that in `humanfaces` a label the teacher does not confirm is ignored).
     #[test]
     fn the_teacher_labels_read_back_with_their_keypoints() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = repo_root();
         let shared = root.join("../shared/data");
         // (folder, the labels it completes, whether labels the teacher does not confirm are
         // ignored)

@@ -10,12 +10,21 @@ use burn::prelude::*;
 use ssdface::model::SsdConfig;
 use ssdface::train::{self, AugmentConfig, RunData, TrainConfig};
 
+/// The repository root, read when the test runs rather than compiled in: test binaries in a
+/// target folder shared by several checkouts can outlive the checkout that built them, and a
+/// compiled-in path would then read another checkout's files.
+pub fn repo_root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .expect("CARGO_MANIFEST_DIR is set by cargo for the tests it runs")
+}
+
 /// `../shared/data` beside the repository (or `$SSDFACE_DATA`). Missing data is a failure,
 /// not a skip: these tests exist to run on real photos.
 pub fn data_dir() -> PathBuf {
     let dir = std::env::var_os("SSDFACE_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+        .unwrap_or_else(|| repo_root().join("../shared/data"));
     assert!(
         dir.join("val/labels.txt").is_file(),
         "face data not found at {} (set SSDFACE_DATA to the folder holding val/labels.txt)",
@@ -79,7 +88,7 @@ pub fn train_tiny(run: &Path) -> train::RunReport {
 /// Checks that the browser tests' tools are present: Debian's Chromium and the npm packages
 /// of `tests/browser` (`.ci/run` installs both).
 pub fn require_browser_tools() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = repo_root();
     assert!(
         Path::new("/usr/bin/chromium").is_file(),
         "Debian's chromium is required (apt-get install chromium; .ci/run installs it)"
@@ -96,7 +105,7 @@ pub fn require_browser_tools() {
 
 /// Run `build.sh` (the WebAssembly build into `pkg/` and `www/pkg/`).
 pub fn build_web() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = repo_root();
     let mut command = std::process::Command::new("bash");
     command.arg(root.join("build.sh"));
     assert_success(&command.output().unwrap(), "build.sh");
@@ -138,7 +147,7 @@ pub fn assert_refused(output: &std::process::Output, expected: &str, what: &str)
 /// Run one of the Node.js check scripts of `tests/browser/` with `env`, print its log, and
 /// fail unless every check passed.
 pub fn run_node_checks(script: &str, env: &[(&str, &Path)]) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = repo_root();
     let mut command = std::process::Command::new("node");
     command.arg(root.join("tests/browser").join(script));
     for (name, value) in env {
