@@ -4,6 +4,7 @@
 //! - [`model`]: the SSD network, defined once for every burn device.
 //! - [`preprocess`]: pixel buffers to normalised input tensors.
 //! - [`weights`]: saving and loading trained weights (f32 or f16), from files or bytes.
+//! - [`average`]: the parameter-wise mean of several trained networks.
 //! - [`detector`]: the whole pipeline, image in, faces out.
 //! - `photo` (feature `images`): photo files decoded upright, truncated files refused.
 //! - `web` (feature `web`): the browser API over the detector.
@@ -11,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod average;
 pub mod boxes;
 pub mod data;
 pub mod default_model;

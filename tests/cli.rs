@@ -674,3 +674,60 @@ fn results_are_never_lost_to_an_output_problem() {
     common::assert_success(&output, "ssdface detect --draw");
     assert!(drawings.join("same.png").is_file() && drawings.join("same-2.png").is_file());
 }
+
+#[test]
+fn average_writes_the_mean_network_and_refuses_other_architectures() {
+    let dir = common::scratch("average_cli");
+    let device = Device::flex();
+    let write = |name: &str, config: &SsdConfig| {
+        let path = dir.join(name);
+        let model = config.init(&device).unwrap();
+        weights::save_file(&model, config, Precision::Full, &path).unwrap();
+        path
+    };
+    let first = write("first.ssdface", &SsdConfig::new());
+    let second = write("second.ssdface", &SsdConfig::new());
+    let out = dir.join("mean.ssdface");
+    let output = ssdface(&[
+        "average",
+        first.to_str().unwrap(),
+        second.to_str().unwrap(),
+        "--f32",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    common::assert_success(&output, "average");
+
+    let load = |path: &Path| weights::load_file(path, &device).unwrap();
+    let expected = ssdface::average::average(vec![load(&first).1, load(&second).1]).unwrap();
+    let (config, mean) = load(&out);
+    assert_eq!(config, SsdConfig::new());
+    // The same input through each network: the written one must compute what the mean does.
+    let input = Tensor::<4>::random(
+        [1, 3, config.input_height, config.input_width],
+        burn::tensor::Distribution::Uniform(-1.0, 1.0),
+        &device,
+    );
+    let logits = |model: &ssdface::model::Ssd| {
+        let output = model.forward(input.clone());
+        output.logits.into_data().try_into_vec::<f32>().unwrap()
+    };
+    let (written, expected, first) = (logits(&mean), logits(&expected), logits(&load(&first).1));
+    assert_eq!(written, expected, "the file holds the parameter-wise mean");
+    assert_ne!(written, first, "the mean differs from its inputs");
+
+    let wide = write("wide.ssdface", &SsdConfig::new().with_width_multiplier(2.0));
+    let output = ssdface(&[
+        "average",
+        second.to_str().unwrap(),
+        wide.to_str().unwrap(),
+        "--out",
+        dir.join("refused.ssdface").to_str().unwrap(),
+    ]);
+    common::assert_refused(
+        &output,
+        "is for another network",
+        "average of two architectures",
+    );
+    assert!(!dir.join("refused.ssdface").exists());
+}

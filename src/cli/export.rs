@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use ssdface::train;
-use ssdface::weights::Precision;
 
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
@@ -24,11 +23,7 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let precision = if args.f32 {
-        Precision::Full
-    } else {
-        Precision::Half
-    };
+    let precision = super::precision(args.f32);
     let epoch = train::export_checkpoint(&args.run, args.epoch, &args.out, precision)
         .with_context(|| format!("cannot export from {}", args.run.display()))?;
     eprintln!("wrote {} (epoch {epoch})", args.out.display());

@@ -1,5 +1,6 @@
 //! Subcommands of the `ssdface` binary.
 
+mod average;
 #[cfg(feature = "train")]
 mod backend;
 mod detect;
@@ -39,8 +40,19 @@ enum Command {
     /// Write a weights file from a training run's checkpoint (also while it trains).
     #[cfg(feature = "train")]
     Export(export::ExportArgs),
+    /// Average the parameters of several weights files of one network (e.g. a run's last epochs).
+    Average(average::AverageArgs),
     /// Score a model on a labelled folder (WIDER FACE protocol).
     Eval(eval::EvalArgs),
+}
+
+/// The precision of a written weights file: f16 unless `--f32` asks for exact f32.
+fn precision(f32: bool) -> ssdface::weights::Precision {
+    if f32 {
+        ssdface::weights::Precision::Full
+    } else {
+        ssdface::weights::Precision::Half
+    }
 }
 
 /// Write `text` to standard output. A reader that went away (`ssdface info | head -1`) ends
@@ -64,6 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train::run(*args),
         #[cfg(feature = "train")]
         Command::Export(args) => export::run(args),
+        Command::Average(args) => average::run(args),
         Command::Eval(args) => eval::run(args),
     }
 }
