@@ -2,7 +2,8 @@
 //! mean of several trained networks of the same architecture.
 //!
 //! Averaging the checkpoints of a run's last epochs smooths out the noise of the final steps
-//! (the idea behind stochastic weight averaging); the result often scores above each of them.
+//! (the idea behind stochastic weight averaging); the result can score above each of them,
+//! though not always.
 //!
 //! ```
 //! use burn::prelude::*;
