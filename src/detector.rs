@@ -11,7 +11,7 @@ use burn::prelude::*;
 use burn::tensor::ExecutionError;
 use burn::tensor::activation::softmax;
 
-use crate::boxes::{Corners, NmsConfig, Scored, non_max_suppression, to_source_pixels};
+use crate::boxes::{Corners, NmsConfig, Scored, Variances, non_max_suppression, to_source_pixels};
 use crate::model::{ConfigError, Ssd, SsdConfig, SsdOutput};
 use crate::preprocess::{ImageView, to_input_tensor};
 use crate::weights::{self, WeightsError};
@@ -66,6 +66,14 @@ impl BoxDecoder {
             priors: Tensor::from_data(TensorData::new(priors, [count, 4]), device),
             center_variance: config.variances.center,
             size_variance: config.variances.size,
+        }
+    }
+
+    /// The variances the network's offsets are scaled by.
+    pub fn variances(&self) -> Variances {
+        Variances {
+            center: self.center_variance,
+            size: self.size_variance,
         }
     }
 

@@ -76,6 +76,10 @@ pub struct TrainArgs {
     /// Weight of the box regression loss against the classification loss (default 1).
     #[arg(long, value_name = "W")]
     location_weight: Option<f32>,
+    /// Weight of a generalised-IoU term (1 - GIoU of each face prior's box with its face)
+    /// added to the smooth-L1 box regression (default 0: smooth-L1 only).
+    #[arg(long, value_name = "W")]
+    giou_weight: Option<f32>,
     /// Faces under this many input pixels on their longer side (after augmentation) are
     /// ignored in training (default 6).
     #[arg(long, value_name = "PX")]
@@ -178,6 +182,7 @@ fn config_from(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     }
     config.background_iou = args.background_iou;
     config.location_weight = args.location_weight;
+    config.giou_weight = args.giou_weight;
     if let Some(size) = args.min_face_size {
         config.min_face_size = size;
     }

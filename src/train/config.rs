@@ -63,6 +63,9 @@ pub struct TrainConfig {
     /// Weight of the box regression loss against the classification loss. `None` (runs
     /// saved before it existed too): 1.
     pub location_weight: Option<f32>,
+    /// Weight of the generalised-IoU term (`1 - GIoU` of each face prior's box) added to the
+    /// smooth-L1 box regression. `None` (runs saved before it existed too): 0, smooth-L1 only.
+    pub giou_weight: Option<f32>,
     /// Seed of initialisation, shuffling and augmentation.
     #[config(default = 42)]
     pub seed: u64,
@@ -143,6 +146,13 @@ impl TrainConfig {
             "from 0 to 100",
             weight,
             (0.0..=100.0).contains(&weight),
+        )?;
+        let giou = f64::from(self.giou_weight.unwrap_or(0.0));
+        ensure(
+            "giou_weight",
+            "from 0 to 100",
+            giou,
+            (0.0..=100.0).contains(&giou),
         )?;
         let augment = &self.augment;
         for (field, p) in [
@@ -238,6 +248,14 @@ mod tests {
             error.to_string(),
             "location_weight must be from 0 to 100, got -1"
         );
+        let error = TrainConfig::new()
+            .with_giou_weight(Some(f32::NAN))
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "giou_weight must be from 0 to 100, got NaN"
+        );
     }
 
     #[test]
@@ -253,15 +271,17 @@ mod tests {
     }
 
     #[test]
-    fn runs_saved_before_the_background_threshold_and_location_weight_load_without_them() {
+    fn runs_saved_before_the_background_threshold_and_box_loss_weights_load_without_them() {
         let mut json: serde_json::Value =
             serde_json::from_str(&TrainConfig::new().to_string()).unwrap();
         let fields = json.as_object_mut().unwrap();
         fields.remove("background_iou").unwrap();
         fields.remove("location_weight").unwrap();
+        fields.remove("giou_weight").unwrap();
         let config: TrainConfig = serde_json::from_value(json).unwrap();
         assert_eq!(config.background_iou, None);
         assert_eq!(config.location_weight, None);
+        assert_eq!(config.giou_weight, None);
         assert_eq!(config.validate(), Ok(()));
     }
 }

@@ -7,11 +7,12 @@ use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
 
 use super::TrainConfig;
 use super::loader::DetectionBatch;
-use super::loss::multibox_loss;
+use super::loss::{LossParts, multibox_loss};
+use super::overlap::giou_loss;
 use crate::boxes::NmsConfig;
 use crate::detector::BoxDecoder;
 use crate::eval::GroundTruth;
-use crate::model::{ConfigError, Ssd};
+use crate::model::{ConfigError, Ssd, SsdOutput};
 
 /// The network with what its loss needs.
 #[derive(Module, Debug)]
@@ -22,6 +23,8 @@ pub struct TrainingModel {
     pub negatives_per_positive: usize,
     /// Weight of the box regression loss.
     pub location_weight: f32,
+    /// Weight of the generalised-IoU term within the box regression loss.
+    pub giou_weight: f32,
     /// Decodes validation predictions on the device, as detection does.
     pub boxes: BoxDecoder,
 }
@@ -31,7 +34,7 @@ pub struct TrainingModel {
 pub struct StepOutput {
     /// Total loss.
     pub loss: Tensor<1>,
-    /// Box regression part.
+    /// Box regression part (smooth-L1, plus the weighted generalised-IoU term).
     pub location: Tensor<1>,
     /// Classification part.
     pub confidence: Tensor<1>,
@@ -48,8 +51,41 @@ impl TrainingModel {
             ssd: config.model.init(device)?,
             negatives_per_positive: config.negatives_per_positive,
             location_weight: config.box_loss_weight(),
+            giou_weight: config.giou_weight.unwrap_or(0.0),
             boxes: BoxDecoder::new(&config.model, device),
         })
+    }
+
+    /// The loss of the network's `output` for prior `labels` and `target_offsets` (as
+    /// [`multibox_loss`] takes them), with the generalised-IoU term when it is weighted.
+    pub fn loss(
+        &self,
+        output: SsdOutput,
+        labels: Tensor<2, Int>,
+        target_offsets: Tensor<3>,
+    ) -> LossParts {
+        // Computed only when weighted: it decodes every face prior's box twice.
+        let giou = (self.giou_weight > 0.0).then(|| {
+            giou_loss(
+                output.offsets.clone(),
+                target_offsets.clone(),
+                labels.clone(),
+                self.boxes.variances(),
+            ) * self.giou_weight
+        });
+        let mut parts = multibox_loss(
+            output.logits,
+            output.offsets,
+            labels,
+            target_offsets,
+            self.negatives_per_positive,
+            self.location_weight,
+        );
+        if let Some(giou) = giou {
+            parts.total = parts.total + giou.clone() * self.location_weight;
+            parts.location = parts.location + giou;
+        }
+        parts
     }
 
     fn losses(&self, batch: DetectionBatch, keep_predictions: bool) -> StepOutput {
@@ -58,14 +94,7 @@ impl TrainingModel {
             self.boxes
                 .candidates(output.clone(), NmsConfig::evaluation().top_k)
         });
-        let parts = multibox_loss(
-            output.logits,
-            output.offsets,
-            batch.labels,
-            batch.offsets,
-            self.negatives_per_positive,
-            self.location_weight,
-        );
+        let parts = self.loss(output, batch.labels, batch.offsets);
         StepOutput {
             loss: parts.total,
             location: parts.location,
