@@ -13,7 +13,7 @@ use ssdface::boxes::NmsConfig;
 use ssdface::data::FaceDataset;
 use ssdface::detector::Detector;
 use ssdface::eval::evaluate;
-use ssdface::train::{BEST_WEIGHTS, History, LAST_WEIGHTS, RunOutput, TrainConfig};
+use ssdface::train::{BEST_WEIGHTS, CONFIG_FILE, History, LAST_WEIGHTS, RunOutput, TrainConfig};
 use ssdface::weights;
 
 #[test]
@@ -352,6 +352,30 @@ fn train_model_option_trains_the_network_a_config_file_describes() {
     common::assert_success(&output, "train --model");
     let bytes = std::fs::read(run.join(LAST_WEIGHTS)).unwrap();
     assert_eq!(weights::read_config(&bytes).unwrap(), wider);
+}
+
+#[test]
+fn keep_checkpoints_keeps_every_epoch_asked_for() {
+    let dir = common::scratch("keep_checkpoints");
+    let humanfaces = common::data_dir().join("humanfaces");
+    let run = dir.join("run");
+    let mut args = train_args(humanfaces.to_str().unwrap(), run.to_str().unwrap());
+    let epochs = args.iter().position(|a| *a == "--epochs").unwrap() + 1;
+    args[epochs] = "4";
+    let output = ssdface()
+        .args(args)
+        .args(["--keep-checkpoints", "4"])
+        .output()
+        .unwrap();
+    common::assert_success(&output, "train --keep-checkpoints 4");
+    // The default keeps the newest two and the best: at most three of the four.
+    for epoch in 1..=4 {
+        let file = run.join("checkpoint").join(format!("model-{epoch}.bpk"));
+        assert!(file.is_file(), "{} was removed", file.display());
+    }
+    // Saved with the run, so that a resumed run keeps as many.
+    let saved = TrainConfig::load(run.join(CONFIG_FILE)).unwrap();
+    assert_eq!(saved.keep_checkpoints, Some(4));
 }
 
 /// The first `keep(length)` bytes of the file at `path`, as a kill or a full disk would leave

@@ -90,6 +90,10 @@ pub struct TrainArgs {
     /// Image decoding and augmentation threads.
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
+    /// Keep the checkpoints of the newest N epochs (default 2; the best epoch's is kept too),
+    /// e.g. to export several epochs and average them.
+    #[arg(long, value_name = "N")]
+    keep_checkpoints: Option<usize>,
     /// Seed of initialisation, shuffling and augmentation.
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
@@ -189,6 +193,7 @@ fn config_from(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     if let Some(ratio) = args.negatives_per_positive {
         config.negatives_per_positive = ratio;
     }
+    config.keep_checkpoints = args.keep_checkpoints;
     if let Some(workers) = args.workers {
         config.workers = workers;
     }

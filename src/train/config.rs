@@ -66,6 +66,9 @@ pub struct TrainConfig {
     /// Weight of the generalised-IoU term (`1 - GIoU` of each face prior's box) added to the
     /// smooth-L1 box regression. `None` (runs saved before it existed too): 0, smooth-L1 only.
     pub giou_weight: Option<f32>,
+    /// Epochs whose checkpoints are kept, the newest ones (the best epoch's is kept too), e.g.
+    /// to average several epochs' weights. `None` (runs saved before it existed too): 2.
+    pub keep_checkpoints: Option<usize>,
     /// Seed of initialisation, shuffling and augmentation.
     #[config(default = 42)]
     pub seed: u64,
@@ -154,6 +157,8 @@ impl TrainConfig {
             giou,
             (0.0..=100.0).contains(&giou),
         )?;
+        let keep = self.checkpoints_kept();
+        ensure("keep_checkpoints", "at least 1", keep, keep >= 1)?;
         let augment = &self.augment;
         for (field, p) in [
             ("augment.flip", augment.flip),
@@ -195,6 +200,11 @@ impl TrainConfig {
     /// The weight of the box regression loss: `location_weight`, or 1 without it.
     pub fn box_loss_weight(&self) -> f32 {
         self.location_weight.unwrap_or(1.0)
+    }
+
+    /// How many of the newest epochs' checkpoints the run keeps: `keep_checkpoints`, or 2.
+    pub fn checkpoints_kept(&self) -> usize {
+        self.keep_checkpoints.unwrap_or(2)
     }
 
     /// How this run turns faces into prior targets.
@@ -271,17 +281,19 @@ mod tests {
     }
 
     #[test]
-    fn runs_saved_before_the_background_threshold_and_box_loss_weights_load_without_them() {
+    fn runs_saved_before_the_optional_settings_load_without_them() {
         let mut json: serde_json::Value =
             serde_json::from_str(&TrainConfig::new().to_string()).unwrap();
         let fields = json.as_object_mut().unwrap();
         fields.remove("background_iou").unwrap();
         fields.remove("location_weight").unwrap();
         fields.remove("giou_weight").unwrap();
+        fields.remove("keep_checkpoints").unwrap();
         let config: TrainConfig = serde_json::from_value(json).unwrap();
         assert_eq!(config.background_iou, None);
         assert_eq!(config.location_weight, None);
         assert_eq!(config.giou_weight, None);
+        assert_eq!(config.checkpoints_kept(), 2);
         assert_eq!(config.validate(), Ok(()));
     }
 }

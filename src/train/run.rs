@@ -297,7 +297,7 @@ fn launch(
         .metric_train_numeric(LearningRateMetric::new())
         .metric_train_numeric(ImagesPerSecond::default())
         .with_default_checkpointers()
-        .with_checkpointing_strategy(checkpoint_strategy(selector))
+        .with_checkpointing_strategy(checkpoint_strategy(selector, config.checkpoints_kept()))
         .early_stopping(policy.clone())
         .with_interrupter(interrupter)
         .renderer(output.progress)
@@ -427,10 +427,10 @@ fn stop_at(deadline: Instant, interrupter: Interrupter) {
     });
 }
 
-/// Keep the last two epochs' checkpoints and the best one by validation AP.
-fn checkpoint_strategy(selector: FaceSelector) -> ComposedCheckpointingStrategy {
+/// Keep the last `keep` epochs' checkpoints and the best one by validation AP.
+fn checkpoint_strategy(selector: FaceSelector, keep: usize) -> ComposedCheckpointingStrategy {
     ComposedCheckpointingStrategy::builder()
-        .add(KeepLastNCheckpoints::new(2))
+        .add(KeepLastNCheckpoints::new(keep))
         .add(MetricCheckpointingStrategy::new(
             &ApMetric::new(selector),
             Aggregate::Mean,
