@@ -23,7 +23,7 @@ use clap::Parser;
 use ssdface::data::FaceDataset;
 use ssdface::model::SsdConfig;
 use ssdface::train::{
-    AugmentConfig, AugmentedDataset, DetectionBatcher, TrainConfig, TrainingModel, multibox_loss,
+    AugmentConfig, AugmentedDataset, DetectionBatcher, TrainConfig, TrainingModel,
 };
 
 fn data_dir() -> PathBuf {
@@ -128,14 +128,7 @@ fn main() {
                 let mut phases = Phases::start(&device);
                 let output = model.ssd.forward(batch.images);
                 phases.end();
-                let loss = multibox_loss(
-                    output.logits,
-                    output.offsets,
-                    batch.labels,
-                    batch.offsets,
-                    3,
-                    1.0,
-                );
+                let loss = model.loss(output, batch.labels, batch.offsets);
                 phases.end();
                 let grads = GradientsParams::from_grads(loss.total.backward(), &model);
                 phases.end();

@@ -78,7 +78,7 @@ pub struct TrainArgs {
     location_weight: Option<f32>,
     /// Weight of a generalised-IoU term (1 - GIoU of each face prior's box with its face)
     /// added to the smooth-L1 box regression (default 0: smooth-L1 only).
-    #[arg(long, value_name = "W")]
+    #[arg(long, value_name = "W", conflicts_with = "resume")]
     giou_weight: Option<f32>,
     /// Faces under this many input pixels on their longer side (after augmentation) are
     /// ignored in training (default 6).
@@ -90,9 +90,9 @@ pub struct TrainArgs {
     /// Image decoding and augmentation threads.
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
-    /// Keep the checkpoints of the newest N epochs (default 2; the best epoch's is kept too),
-    /// e.g. to export several epochs and average them.
-    #[arg(long, value_name = "N")]
+    /// Keep the checkpoints of the newest N epochs (default 2, at least 2; the best epoch's
+    /// is kept too), e.g. to export several epochs and average them.
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
     keep_checkpoints: Option<usize>,
     /// Seed of initialisation, shuffling and augmentation.
     #[arg(long, value_name = "N")]

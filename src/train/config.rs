@@ -67,7 +67,8 @@ pub struct TrainConfig {
     /// smooth-L1 box regression. `None` (runs saved before it existed too): 0, smooth-L1 only.
     pub giou_weight: Option<f32>,
     /// Epochs whose checkpoints are kept, the newest ones (the best epoch's is kept too), e.g.
-    /// to average several epochs' weights. `None` (runs saved before it existed too): 2.
+    /// to average several epochs' weights; at least 2. `None` (runs saved before it existed
+    /// too): 2.
     pub keep_checkpoints: Option<usize>,
     /// Seed of initialisation, shuffling and augmentation.
     #[config(default = 42)]
@@ -150,7 +151,7 @@ impl TrainConfig {
             weight,
             (0.0..=100.0).contains(&weight),
         )?;
-        let giou = f64::from(self.giou_weight.unwrap_or(0.0));
+        let giou = f64::from(self.giou_loss_weight());
         ensure(
             "giou_weight",
             "from 0 to 100",
@@ -158,7 +159,9 @@ impl TrainConfig {
             (0.0..=100.0).contains(&giou),
         )?;
         let keep = self.checkpoints_kept();
-        ensure("keep_checkpoints", "at least 1", keep, keep >= 1)?;
+        // Two at least: the newest epoch's checkpoint is written before its history entry, so
+        // a run killed in between resumes from the epoch before, which must still be there.
+        ensure("keep_checkpoints", "at least 2", keep, keep >= 2)?;
         let augment = &self.augment;
         for (field, p) in [
             ("augment.flip", augment.flip),
@@ -200,6 +203,11 @@ impl TrainConfig {
     /// The weight of the box regression loss: `location_weight`, or 1 without it.
     pub fn box_loss_weight(&self) -> f32 {
         self.location_weight.unwrap_or(1.0)
+    }
+
+    /// The weight of the generalised-IoU term: `giou_weight`, or 0 without it.
+    pub fn giou_loss_weight(&self) -> f32 {
+        self.giou_weight.unwrap_or(0.0)
     }
 
     /// How many of the newest epochs' checkpoints the run keeps: `keep_checkpoints`, or 2.
@@ -265,6 +273,14 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "giou_weight must be from 0 to 100, got NaN"
+        );
+        let error = TrainConfig::new()
+            .with_keep_checkpoints(Some(1))
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "keep_checkpoints must be at least 2, got 1"
         );
     }
 

@@ -12,7 +12,8 @@ use burn::tensor::activation::log_softmax;
 pub struct LossParts {
     /// `location_weight x location + confidence`: what is minimised.
     pub total: Tensor<1>,
-    /// Smooth-L1 box regression on face priors.
+    /// Smooth-L1 box regression on face priors (plus the weighted generalised-IoU term when
+    /// `TrainingModel::loss` adds it).
     pub location: Tensor<1>,
     /// Cross-entropy on face priors and mined background priors.
     pub confidence: Tensor<1>,

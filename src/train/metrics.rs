@@ -36,7 +36,7 @@ pub mod names {
 /// Which loss part a [`LossPartMetric`] reports.
 #[derive(Clone, Copy, Debug)]
 pub enum LossPart {
-    /// Smooth-L1 box regression.
+    /// Box regression: smooth-L1, plus the weighted generalised-IoU term when there is one.
     Location,
     /// Cross-entropy classification.
     Confidence,

@@ -24,7 +24,6 @@ pub use item::{BACKGROUND, FACE, IGNORED, TargetRules, TrainItem, encode_item};
 pub use loader::{AugmentedDataset, DetectionBatch, DetectionBatcher, DetectionItem};
 pub use loss::{LossParts, multibox_loss};
 pub use metrics::{ApMetric, ImagesPerSecond, LossPart, LossPartMetric, names};
-pub use overlap::giou_loss;
 pub use policy::{EpochEndPolicy, draw_curves};
 pub use report::{MessageSink, RunMessage, RunOutput};
 pub use run::{

@@ -3,15 +3,18 @@
 //! (a face counts as found at IoU 0.5), where smooth-L1 weighs the four offsets apart.
 //!
 //! Both boxes of a prior are decoded relative to that prior, in units of its width and height:
-//! IoU and GIoU are ratios of areas, unchanged when both boxes are shifted and scaled along x
-//! and y alike, so the loss needs neither the priors nor the image size.
+//! IoU and GIoU are ratios of areas, unchanged when both boxes are shifted alike and scaled by
+//! the same positive factor per axis (x and y may differ), so the loss needs neither the priors
+//! nor the image size.
 
 use burn::prelude::*;
 
+use super::item::FACE;
 use crate::boxes::Variances;
 
 /// Largest `|offset x size variance|` decoded: a box at most e^4 times its prior's side, so
-/// that a wild early prediction cannot overflow `exp`.
+/// that a wild early prediction cannot overflow `exp` (matched faces are within about e^1 of
+/// their priors; past the clamp the smooth-L1 term alone pulls a size back).
 const MAX_LOG_SIZE: f32 = 4.0;
 
 /// Mean `1 - GIoU` over the face priors (`labels` 1) of the boxes `offsets` and
@@ -24,7 +27,7 @@ pub fn giou_loss(
     variances: Variances,
 ) -> Tensor<1> {
     let [batch, priors, _] = offsets.dims();
-    let face = labels.equal_elem(1).float();
+    let face = labels.equal_elem(FACE).float();
     let predicted = corners(offsets, variances);
     let target = corners(target_offsets, variances);
     let side = |t: &Tensor<3>, i: usize| t.clone().narrow(2, i, 1);

@@ -51,7 +51,7 @@ impl TrainingModel {
             ssd: config.model.init(device)?,
             negatives_per_positive: config.negatives_per_positive,
             location_weight: config.box_loss_weight(),
-            giou_weight: config.giou_weight.unwrap_or(0.0),
+            giou_weight: config.giou_loss_weight(),
             boxes: BoxDecoder::new(&config.model, device),
         })
     }
@@ -64,7 +64,7 @@ impl TrainingModel {
         labels: Tensor<2, Int>,
         target_offsets: Tensor<3>,
     ) -> LossParts {
-        // Computed only when weighted: it decodes every face prior's box twice.
+        // Skipped at weight 0: it decodes the predicted and the target box of every prior.
         let giou = (self.giou_weight > 0.0).then(|| {
             giou_loss(
                 output.offsets.clone(),
