@@ -246,6 +246,16 @@ fn settings_and_data_that_cannot_train_are_refused() {
         .output()
         .unwrap();
     common::assert_refused(&output, "batch_size must be at least 1, got 0", "batch 0");
+    // A setting given with --resume would be ignored, the run's own applying: refused.
+    let output = ssdface()
+        .args(["train", "--resume", run.to_str().unwrap(), "--epochs", "9"])
+        .output()
+        .unwrap();
+    common::assert_refused(
+        &output,
+        "the argument '--resume <DIR>' cannot be used with '--epochs <N>'",
+        "--epochs with --resume",
+    );
 
     // Augmentation settings that name only some of the fields.
     let partial_augment = dir.join("partial-augment.json");
@@ -260,7 +270,7 @@ fn settings_and_data_that_cannot_train_are_refused() {
     let invalid_model = invalid_model.to_str().unwrap();
 
     // Options no run can train with: (arguments, the error, what it is).
-    let refused_options: [(&[&str], &str, &str); 7] = [
+    let refused_options: [(&[&str], &str, &str); 9] = [
         (
             &["--model", invalid_model],
             "width_multiplier must be positive and finite",
@@ -291,6 +301,17 @@ fn settings_and_data_that_cannot_train_are_refused() {
             &["--min-face-size=-2"],
             "min_face_size must be 0 or more, got -2",
             "negative face size",
+        ),
+        (
+            &["--giou-weight=-1"],
+            "giou_weight must be from 0 to 100, got -1",
+            "negative GIoU weight",
+        ),
+        // One checkpoint kept would leave nothing to resume from after a kill mid-save.
+        (
+            &["--keep-checkpoints", "1"],
+            "keep_checkpoints must be at least 2, got 1",
+            "one checkpoint kept",
         ),
         // Hard-negative mining that takes no background prior.
         (

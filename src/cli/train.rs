@@ -24,8 +24,21 @@ pub struct TrainArgs {
     /// Run folder for checkpoints, logs, plots and the trained weights.
     #[arg(long, value_name = "DIR", required_unless_present = "resume")]
     out: Option<PathBuf>,
-    /// Continue the run in this folder from its last checkpoint (all settings come from it).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["data", "val", "out", "init", "model"])]
+    /// Continue the run in this folder from its last checkpoint. All settings come from the
+    /// run, so no other setting may be given with it (only --max-minutes, --backend and
+    /// --devices); to train on with other settings, start a new run with --init from its
+    /// weights.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with_all = [
+            "data", "val", "out", "init", "model", "epochs", "batch_size", "lr",
+            "weight_decay", "input_size", "top_down_levels", "context_levels", "match_iou",
+            "background_iou", "location_weight", "giou_weight", "min_face_size",
+            "negatives_per_positive", "workers", "keep_checkpoints", "seed", "no_augment",
+            "augment", "max_images",
+        ]
+    )]
     resume: Option<PathBuf>,
     /// Start from this weights file (e.g. the bundled model) with a fresh optimiser, instead
     /// of a random initialisation; the network is the file's own.
@@ -60,11 +73,11 @@ pub struct TrainArgs {
     input_size: Option<(usize, usize)>,
     /// Give the N finest detection levels a top-down path (each adds the next coarser level's
     /// features); with --init, paths the file lacks start at zero.
-    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    #[arg(long, value_name = "N")]
     top_down_levels: Option<usize>,
     /// Pass the N finest detection levels through a context block (an inverted residual)
     /// before their heads; with --init, blocks the file lacks start at zero.
-    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    #[arg(long, value_name = "N")]
     context_levels: Option<usize>,
     /// IoU at which a prior is matched to a face (default 0.35).
     #[arg(long, value_name = "T")]
@@ -78,7 +91,7 @@ pub struct TrainArgs {
     location_weight: Option<f32>,
     /// Weight of a generalised-IoU term (1 - GIoU of each face prior's box with its face)
     /// added to the smooth-L1 box regression (default 0: smooth-L1 only).
-    #[arg(long, value_name = "W", conflicts_with = "resume")]
+    #[arg(long, value_name = "W")]
     giou_weight: Option<f32>,
     /// Faces under this many input pixels on their longer side (after augmentation) are
     /// ignored in training (default 6).
@@ -92,7 +105,7 @@ pub struct TrainArgs {
     workers: Option<usize>,
     /// Keep the checkpoints of the newest N epochs (default 2, at least 2; the best epoch's
     /// is kept too), e.g. to export several epochs and average them.
-    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    #[arg(long, value_name = "N")]
     keep_checkpoints: Option<usize>,
     /// Seed of initialisation, shuffling and augmentation.
     #[arg(long, value_name = "N")]
