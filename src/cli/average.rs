@@ -24,26 +24,29 @@ pub struct AverageArgs {
 
 pub fn run(args: AverageArgs) -> anyhow::Result<ExitCode> {
     let device = Device::flex();
-    let mut config = None;
-    let mut models = Vec::with_capacity(args.inputs.len());
-    for path in &args.inputs {
-        let (found, model) = weights::load_file(path, &device)
-            .with_context(|| format!("cannot load {}", path.display()))?;
-        let first = config.get_or_insert_with(|| found.clone());
+    let load = |path: &PathBuf| {
+        weights::load_file(path, &device).with_context(|| format!("cannot load {}", path.display()))
+    };
+    // clap asks for two files at least.
+    let (first_path, others) = args
+        .inputs
+        .split_first()
+        .context("no weights files to average")?;
+    let (config, first) = load(first_path)?;
+    let mut models = vec![first];
+    for path in others {
+        let (found, model) = load(path)?;
         // The input size changes no parameter, so files for other sizes still average.
-        let found = found.at_input_size(first.input_width, first.input_height)?;
-        if found != *first {
+        let found = found.at_input_size(config.input_width, config.input_height)?;
+        if found != config {
             bail!(
                 "{} is for another network than {}: every file must come from the same config",
                 path.display(),
-                args.inputs[0].display()
+                first_path.display()
             );
         }
         models.push(model);
     }
-    let Some(config) = config else {
-        bail!("no weights files to average");
-    };
     let mean = average(models)?;
     weights::save_file(&mean, &config, super::precision(args.f32), &args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;

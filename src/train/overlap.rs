@@ -28,21 +28,8 @@ pub fn giou_loss(
 ) -> Tensor<1> {
     let [batch, priors, _] = offsets.dims();
     let face = labels.equal_elem(FACE).float();
-    let predicted = corners(offsets, variances);
-    let target = corners(target_offsets, variances);
-    let side = |t: &Tensor<3>, i: usize| t.clone().narrow(2, i, 1);
-    let (px1, py1, px2, py2) = (
-        side(&predicted, 0),
-        side(&predicted, 1),
-        side(&predicted, 2),
-        side(&predicted, 3),
-    );
-    let (tx1, ty1, tx2, ty2) = (
-        side(&target, 0),
-        side(&target, 1),
-        side(&target, 2),
-        side(&target, 3),
-    );
+    let [px1, py1, px2, py2] = corners(offsets, variances);
+    let [tx1, ty1, tx2, ty2] = corners(target_offsets, variances);
     let area = |x1: Tensor<3>, y1: Tensor<3>, x2: Tensor<3>, y2: Tensor<3>| (x2 - x1) * (y2 - y1);
     let predicted_area = area(px1.clone(), py1.clone(), px2.clone(), py2.clone());
     let target_area = area(tx1.clone(), ty1.clone(), tx2.clone(), ty2.clone());
@@ -63,29 +50,24 @@ pub fn giou_loss(
     loss.sum() / face.sum().clamp_min(1.0)
 }
 
-/// `[batch, priors, 4]` offsets -> corners `x1, y1, x2, y2` in units of the prior's sides,
-/// relative to its centre.
-fn corners(offsets: Tensor<3>, variances: Variances) -> Tensor<3> {
+/// `[batch, priors, 4]` offsets -> corners `x1, y1, x2, y2` (each `[batch, priors, 1]`) in
+/// units of the prior's sides, relative to its centre.
+fn corners(offsets: Tensor<3>, variances: Variances) -> [Tensor<3>; 4] {
     let part = |i: usize| offsets.clone().narrow(2, i, 1);
-    let cx = part(0) * variances.center;
-    let cy = part(1) * variances.center;
-    let half_w = (part(2) * variances.size)
-        .clamp(-MAX_LOG_SIZE, MAX_LOG_SIZE)
-        .exp()
-        / 2.0;
-    let half_h = (part(3) * variances.size)
-        .clamp(-MAX_LOG_SIZE, MAX_LOG_SIZE)
-        .exp()
-        / 2.0;
-    Tensor::cat(
-        vec![
-            cx.clone() - half_w.clone(),
-            cy.clone() - half_h.clone(),
-            cx + half_w,
-            cy + half_h,
-        ],
-        2,
-    )
+    let half_side = |i: usize| {
+        (part(i) * variances.size)
+            .clamp(-MAX_LOG_SIZE, MAX_LOG_SIZE)
+            .exp()
+            / 2.0
+    };
+    let (cx, cy) = (part(0) * variances.center, part(1) * variances.center);
+    let (half_w, half_h) = (half_side(2), half_side(3));
+    [
+        cx.clone() - half_w.clone(),
+        cy.clone() - half_h.clone(),
+        cx + half_w,
+        cy + half_h,
+    ]
 }
 
 #[cfg(test)]
