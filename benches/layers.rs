@@ -9,8 +9,8 @@
 //! Each entry is one of:
 //! - `conv_bn`: the network's own [`ConvBn`] (convolution, batch norm with the batch's
 //!   statistics, optional ReLU6), exactly as training runs it;
-//! - `norm_act`: batch norm (and ReLU6 when `activate`) alone on the unit's output shape, so the
-//!   convolution's share is the difference;
+//! - `norm_act`: batch norm (and ReLU6 when `activate`) alone on the unit's output shape, as
+//!   [`ConvBn`] runs it (`batch_norm_training`), so the convolution's share is the difference;
 //! - `head_conv`: a detection head's 3x3 convolution with bias.
 //!
 //! Backward is timed from a weighted sum of the output (a fixed random weight per element), so
@@ -28,7 +28,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use clap::Parser;
 use serde::Deserialize;
-use ssdface::model::ConvBn;
+use ssdface::model::{ConvBn, batch_norm_training};
 
 /// `cargo bench --bench layers -- [OPTIONS]`.
 #[derive(clap::Parser)]
@@ -117,10 +117,7 @@ impl Layer {
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         match self {
             Layer::ConvBn(layer) => layer.forward(input),
-            Layer::NormAct(norm, activate) => {
-                let x = norm.forward(input);
-                if *activate { x.clamp(0.0, 6.0) } else { x }
-            }
+            Layer::NormAct(norm, activate) => batch_norm_training(norm, input, *activate),
             Layer::HeadConv(conv) => conv.forward(input),
         }
     }

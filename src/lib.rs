@@ -8,6 +8,8 @@
 //! - [`detector`]: the whole pipeline, image in, faces out.
 //! - `photo` (feature `images`): photo files decoded upright, truncated files refused.
 //! - `web` (feature `web`): the browser API over the detector.
+//! - `kernels` (feature `train`): CPU training kernels (fused batch norm + ReLU6, depthwise
+//!   convolution) with their own backward, for Flex and LibTorch.
 //! - `train` (feature `train`): native training; [`eval`]: WIDER FACE-style evaluation.
 
 #![warn(missing_docs)]
@@ -18,6 +20,8 @@ pub mod data;
 pub mod default_model;
 pub mod detector;
 pub mod eval;
+#[cfg(feature = "train")]
+pub mod kernels;
 pub mod model;
 #[cfg(feature = "images")]
 pub mod photo;

@@ -89,24 +89,44 @@ impl ConvBn {
     /// On an autodiff device (training) batch norm uses the batch's statistics; otherwise its
     /// running statistics, folded into the convolution.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let x = if input.is_autodiff() {
-            self.forward_training(input)
+        if input.is_autodiff() {
+            batch_norm_training(&self.norm, self.convolve_training(input), self.activate)
         } else {
-            self.forward_folded(input)
-        };
-        if self.activate { x.clamp(0.0, 6.0) } else { x }
+            relu6_if(self.forward_folded(input), self.activate)
+        }
     }
 
-    /// Convolution, then batch norm over the batch's statistics (the layer learns both).
-    fn forward_training(&self, input: Tensor<4>) -> Tensor<4> {
+    /// The convolution as training runs it: the crate's depthwise kernel where it applies, 1x1
+    /// convolutions as matrix products, others as burn's convolution.
+    fn convolve_training(&self, input: Tensor<4>) -> Tensor<4> {
+        #[cfg(feature = "train")]
+        if let Some(stride) = self.depthwise_stride()
+            && crate::kernels::runs_on(&input)
+        {
+            return crate::kernels::depthwise_conv3x3(input, self.conv.weight.val(), stride);
+        }
         let pointwise_conv =
             self.conv.kernel_size == [1, 1] && self.conv.stride == [1, 1] && self.conv.groups == 1;
-        let x = if pointwise_conv {
+        if pointwise_conv {
             pointwise(&self.conv, input)
         } else {
             self.conv.forward(input)
-        };
-        self.norm.forward(x)
+        }
+    }
+
+    /// The stride of this unit's convolution if it is a 3x3 depthwise one (padding 1, the same
+    /// stride both ways), which the crate's kernel computes.
+    #[cfg(feature = "train")]
+    fn depthwise_stride(&self) -> Option<usize> {
+        let [out_channels, in_per_group, ..] = self.conv.weight.dims();
+        let [stride_y, stride_x] = self.conv.stride;
+        let depthwise = self.conv.kernel_size == [3, 3]
+            && in_per_group == 1
+            && self.conv.groups == out_channels
+            && self.conv.dilation == [1, 1]
+            && self.conv.bias.is_none()
+            && stride_y == stride_x;
+        depthwise.then_some(stride_y)
     }
 
     /// Inference: batch norm with its running statistics is an affine map per channel, folded
@@ -136,6 +156,42 @@ impl ConvBn {
         let (oh, ow) = (conv_output_side(h, stride), conv_output_side(w, stride));
         (conv_macs(&self.conv, oh, ow), oh, ow)
     }
+}
+
+/// ReLU6 when `activate`.
+fn relu6_if(x: Tensor<4>, activate: bool) -> Tensor<4> {
+    if activate { x.clamp(0.0, 6.0) } else { x }
+}
+
+/// Batch norm as training runs it (the batch's statistics, the running statistics updated; a
+/// frozen layer uses its running statistics), then ReLU6 when `activate`. On the CPU training
+/// devices the crate's fused kernel does both, updating the running statistics as burn's
+/// `BatchNorm` does. Public so that benchmarks time the same path.
+pub fn batch_norm_training(norm: &BatchNorm, x: Tensor<4>, activate: bool) -> Tensor<4> {
+    #[cfg(feature = "train")]
+    if norm.training.is_enabled() && crate::kernels::runs_on(&x) {
+        let result = crate::kernels::batch_norm_train(
+            x,
+            norm.gamma.val(),
+            norm.beta.val(),
+            norm.epsilon,
+            activate,
+        );
+        let device = result.output.device();
+        for (state, batch) in [
+            (&norm.running_mean, result.mean),
+            (&norm.running_var, result.variance),
+        ] {
+            let running = state
+                .value_sync()
+                .to_device(&device)
+                .mul_scalar(1.0 - norm.momentum)
+                .add(batch.detach().mul_scalar(norm.momentum));
+            state.update(running.detach());
+        }
+        return result.output;
+    }
+    relu6_if(norm.forward(x), activate)
 }
 
 #[cfg(test)]
@@ -183,5 +239,65 @@ mod tests {
             .into_scalar::<f32>();
         assert_eq!(expected.dims(), [2, 5, 7, 9]);
         assert!(difference < 1e-5, "{difference}");
+    }
+
+    /// The unit on a CPU training device (the crate's kernels) against the same unit computed
+    /// with burn's operations: output, every gradient and the running statistics after the
+    /// step, for a depthwise stride-2 unit, a 1x1 unit without ReLU6 and the 3x3 stem.
+    #[cfg(feature = "train")]
+    #[test]
+    fn training_with_the_kernels_equals_burns_operations() {
+        use burn::module::Module;
+        let device = Device::flex().autodiff();
+        for (channels, kernel, stride, groups, activate) in [
+            ([12, 12], 3, 2, 12, true),
+            ([6, 10], 1, 1, 1, false),
+            ([3, 8], 3, 2, 1, true),
+        ] {
+            let layer = ConvBn::new(channels, kernel, stride, groups, activate, &device);
+            let reference = ConvBn::new(channels, kernel, stride, groups, activate, &device)
+                .load_record(layer.clone().into_record());
+            let input = Tensor::<4>::random([3, channels[0], 9, 7], Distribution::Default, &device);
+            let out_shape = [
+                3,
+                channels[1],
+                9usize.div_ceil(stride),
+                7usize.div_ceil(stride),
+            ];
+            let weights = Tensor::<4>::random(out_shape, Distribution::Default, &device);
+            let run = |layer: &ConvBn, kernels: bool| {
+                let input = input.clone().require_grad();
+                let output = if kernels {
+                    assert!(crate::kernels::runs_on(&input));
+                    layer.forward(input.clone())
+                } else {
+                    relu6_if(
+                        layer.norm.forward(layer.conv.forward(input.clone())),
+                        activate,
+                    )
+                };
+                let grads = (output.clone() * weights.clone()).sum().backward();
+                [
+                    output.inner(),
+                    input.grad(&grads).unwrap(),
+                    layer.conv.weight.val().grad(&grads).unwrap(),
+                    layer.norm.gamma.val().grad(&grads).unwrap().unsqueeze(),
+                    layer.norm.beta.val().grad(&grads).unwrap().unsqueeze(),
+                    layer.norm.running_mean.value().inner().unsqueeze(),
+                    layer.norm.running_var.value().inner().unsqueeze(),
+                ]
+                .map(|t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap())
+            };
+            let with_kernels = run(&layer, true);
+            let expected = run(&reference, false);
+            for (i, (a, e)) in with_kernels.iter().zip(&expected).enumerate() {
+                let scale = e.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+                let difference = a.iter().zip(e).fold(0f32, |m, (a, e)| m.max((a - e).abs()));
+                assert!(
+                    difference <= 1e-4 * scale,
+                    "{channels:?} {kernel}x{kernel}/{stride}: result {i} differs by {difference}"
+                );
+            }
+        }
     }
 }

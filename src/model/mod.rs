@@ -13,5 +13,5 @@ mod top_down;
 #[cfg(feature = "train")]
 pub(crate) use config::ensure;
 pub use config::{ConfigError, OutOfRange, SsdConfig, StageConfig, parse_size};
-pub use layers::ConvBn;
+pub use layers::{ConvBn, batch_norm_training};
 pub use ssd::{Ssd, SsdOutput};
