@@ -21,6 +21,9 @@ pub mod default_model;
 pub mod detector;
 pub mod eval;
 #[cfg(feature = "train")]
+// burn marks its LibTorch backend deprecated; it remains a backend of this crate (`libtorch`),
+// and the kernels implement their extension for it.
+#[cfg_attr(feature = "libtorch", allow(deprecated))]
 pub mod kernels;
 pub mod model;
 #[cfg(feature = "images")]

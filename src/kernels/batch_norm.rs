@@ -131,7 +131,7 @@ pub(super) fn backward<B: HostMemory>(
 #[inline(always)]
 fn activation(value: f32, activate: bool) -> f32 {
     if activate {
-        value.max(0.0).min(6.0)
+        value.clamp(0.0, 6.0)
     } else {
         value
     }

@@ -231,9 +231,7 @@ pub fn runs_on(tensor: &Tensor<4>) -> bool {
     };
     match device.inner() {
         DispatchDevice::Flex(_) => true,
-        // burn marks LibTorch deprecated; it remains a backend of this crate (`libtorch`).
         #[cfg(feature = "libtorch")]
-        #[allow(deprecated)]
         DispatchDevice::LibTorch(device) => {
             matches!(device, burn_dispatch::devices::LibTorchDevice::Cpu)
         }

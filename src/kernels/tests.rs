@@ -17,9 +17,7 @@ const EPSILON: f64 = 1e-5;
 fn devices() -> Vec<(&'static str, Device)> {
     #[allow(unused_mut)]
     let mut devices = vec![("flex", Device::flex().autodiff())];
-    // burn marks LibTorch deprecated; it remains a backend of this crate (`libtorch`).
     #[cfg(feature = "libtorch")]
-    #[allow(deprecated)]
     devices.push(("libtorch", Device::libtorch().autodiff()));
     devices
 }
