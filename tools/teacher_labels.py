@@ -24,13 +24,23 @@ Each output folder holds `labels.txt` (WIDER `bbx_gt`), `keypoints.txt` (per ima
 face count, then per face `x y w h score` and the five keypoints `x y` in labels order, -1 for a
 face that came from the existing labels) and `images`, a relative link to the photos.
 
+A fixed tenth of each folder of unlabelled ordinary photos (shanghaitech, wider-test,
+caltech-webfaces) is held back from training: its labels go to `labels/holdout/<folder>` instead,
+a second yardstick beside wider-dev that no model is trained on from then on. Which photos is a
+property of the file name alone (the first byte of its MD5 below 26, about 10 %), so relabelling
+never moves a photo across.
+
 Commands:
     teacher_labels.py label --images DIR --out DIR [--existing labels.txt [--ignore-unconfirmed]]
     teacher_labels.py measure --data DIR         precision and recall by threshold on labelled data
     teacher_labels.py all                        regenerates every folder under labels/teacher
+                                                 (and labels/holdout)
+    teacher_labels.py split                      moves the held-back photos of the existing
+                                                 labels/teacher folders to labels/holdout
 """
 
 import argparse
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -224,6 +234,49 @@ def keypoint_line(xywh, score, points):
     return " ".join(f"{v:.2f}" for v in xywh) + f" {score:.3f} " + " ".join(f"{v:.2f}" for v in points)
 
 
+# Folders of ordinary photos whose held-back tenth goes to labels/holdout.
+HOLDOUT_SOURCES = ("shanghaitech", "wider-test", "caltech-webfaces")
+HOLDOUT = ROOT / "labels" / "holdout"
+
+
+def held_out(name):
+    """Whether the photo `name` (its path under images/) belongs to the held-back tenth."""
+    return hashlib.md5(name.encode()).digest()[0] < 26
+
+
+def write_split(folder_name, out, images_dir, results):
+    """Write `results` to `out`, the held-back photos of a hold-out source to labels/holdout."""
+    if folder_name not in HOLDOUT_SOURCES:
+        write_folder(out, images_dir, results)
+        return
+    write_folder(out, images_dir, [r for r in results if not held_out(r[0])])
+    write_folder(HOLDOUT / folder_name, images_dir, [r for r in results if held_out(r[0])])
+
+
+def read_folder(folder):
+    """A labels folder written by `write_folder`: [(name, label lines, keypoint lines), ...]."""
+    def blocks(path):
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        found, i = {}, 0
+        while i < len(lines):
+            name, count = lines[i], int(lines[i + 1])
+            rows = lines[i + 2 : i + 2 + max(count, 1 if path.name == "labels.txt" else 0)]
+            found[name] = (count, rows)
+            i += 2 + len(rows)
+        return found
+    labels, points = blocks(folder / "labels.txt"), blocks(folder / "keypoints.txt")
+    return [(name, rows if count else [], points.get(name, (0, []))[1]) for name, (count, rows) in labels.items()]
+
+
+def split_existing():
+    """Re-partition every hold-out source's labels (teacher folder and holdout together)."""
+    for name in HOLDOUT_SOURCES:
+        folders = [f for f in (ROOT / "labels/teacher" / name, HOLDOUT / name) if (f / "labels.txt").is_file()]
+        results = sorted((r for f in folders for r in read_folder(f)), key=lambda r: r[0])
+        images = (ROOT / "labels/teacher" / name / "images").resolve()
+        write_split(name, ROOT / "labels/teacher" / name, images, results)
+
+
 def write_folder(out, images_dir, results):
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "labels.txt", "w") as labels, open(out / "keypoints.txt", "w") as keypoints:
@@ -291,11 +344,15 @@ def main():
         sub.add_argument("--face", type=float, default=FACE_THRESHOLD)
         sub.add_argument("--ignore", type=float, default=IGNORE_THRESHOLD)
         sub.add_argument("--threads", type=int, default=None)
+    commands.add_parser("split", help="move the held-back photos to labels/holdout")
     check = commands.add_parser("measure", help="precision and recall by threshold")
     check.add_argument("--data", type=Path, default=SHARED / "data/val")
     check.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
 
+    if args.command == "split":
+        split_existing()
+        return
     if not TEACHER.is_file():
         sys.exit(f"error: the teacher model is missing: {TEACHER}")
     teacher = Teacher(threads=args.threads)
@@ -315,7 +372,10 @@ def main():
         if not images.is_dir():
             sys.exit(f"error: no such folder: {images}")
         results = label_images(teacher, images, existing, ignore_unconfirmed, args.face, args.ignore)
-        write_folder(out, images, results)
+        if args.command == "all":
+            write_split(out.name, out, images, results)
+        else:
+            write_folder(out, images, results)
 
 
 if __name__ == "__main__":

@@ -285,6 +285,33 @@ c/last.jpg
         );
     }
 
+    /// The held-back tenth of each folder of ordinary photos (`labels/holdout/`, a yardstick no
+    /// model trains on): read back like the teacher's folders, no photo in both, and together
+    /// every photo of the source folder.
+    #[test]
+    fn the_held_back_photos_are_in_no_training_folder() {
+        let root = repo_root();
+        for name in ["shanghaitech", "wider-test", "caltech-webfaces"] {
+            let read = |parent: &str| {
+                let images = read_labels(&root.join(parent).join(name).join("labels.txt")).unwrap();
+                assert!(images.iter().all(|i| i.path.is_file()), "{parent}/{name}");
+                images
+                    .into_iter()
+                    .map(|i| i.name)
+                    .collect::<std::collections::BTreeSet<_>>()
+            };
+            let (training, held_back) = (read("labels/teacher"), read("labels/holdout"));
+            let all = std::fs::read_dir(root.join("labels/teacher").join(name).join("images"))
+                .unwrap()
+                .count();
+            assert!(training.is_disjoint(&held_back), "{name}");
+            assert_eq!(training.len() + held_back.len(), all, "{name}");
+            // About a tenth (the first byte of each name's MD5 below 26).
+            let share = held_back.len() as f64 / all as f64;
+            assert!((0.05..0.15).contains(&share), "{name}: {share}");
+        }
+    }
+
     /// The teacher's labels (`tools/teacher_labels.py`, committed under `labels/teacher/`)
     /// read back through this reader: every image is there, and every face agrees with the
     /// keypoints file written beside it (same faces, same order; doubtful teacher faces flagged
