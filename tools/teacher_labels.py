@@ -26,7 +26,8 @@ face that came from the existing labels) and `images`, a relative link to the ph
 
 A fixed tenth of each folder of unlabelled ordinary photos (shanghaitech, wider-test,
 caltech-webfaces) is held back from training: its labels go to `labels/holdout/<folder>` instead,
-a second yardstick beside wider-dev that no model is trained on from then on. Which photos is a
+a second yardstick beside wider-dev that no model is trained on from then on, and all of them
+together to `labels/holdout/all`. Which photos is a
 property of the file name alone (the first byte of its MD5 below 26, about 10 %), so relabelling
 never moves a photo across.
 
@@ -275,6 +276,25 @@ def split_existing():
         results = sorted((r for f in folders for r in read_folder(f)), key=lambda r: r[0])
         images = (ROOT / "labels/teacher" / name / "images").resolve()
         write_split(name, ROOT / "labels/teacher" / name, images, results)
+    write_holdout_all()
+
+
+def write_holdout_all():
+    """labels/holdout/all: the held-back photos of every source as one folder (for `--val` and
+    `eval`), each listed as SOURCE/NAME under an images/ folder of links to the sources."""
+    out = HOLDOUT / "all"
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    with open(out / "labels.txt", "w") as labels, open(out / "keypoints.txt", "w") as keypoints:
+        for name in HOLDOUT_SOURCES:
+            link = out / "images" / name
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            images = (HOLDOUT / name / "images").resolve()
+            link.symlink_to(os.path.relpath(images, (out / "images").resolve()))
+            for photo, lines, points in read_folder(HOLDOUT / name):
+                labels.write(f"{name}/{photo}\n{len(lines)}\n")
+                labels.write("".join(line + "\n" for line in lines) if lines else "0 0 0 0 0 0 0 0 0 0\n")
+                keypoints.write(f"{name}/{photo}\n{len(points)}\n" + "".join(p + "\n" for p in points))
 
 
 def write_folder(out, images_dir, results):
@@ -376,6 +396,8 @@ def main():
             write_split(out.name, out, images, results)
         else:
             write_folder(out, images, results)
+    if args.command == "all":
+        write_holdout_all()
 
 
 if __name__ == "__main__":

@@ -291,6 +291,7 @@ c/last.jpg
     #[test]
     fn the_held_back_photos_are_in_no_training_folder() {
         let root = repo_root();
+        let mut held_back_photos = 0;
         for name in ["shanghaitech", "wider-test", "caltech-webfaces"] {
             let read = |parent: &str| {
                 let images = read_labels(&root.join(parent).join(name).join("labels.txt")).unwrap();
@@ -309,7 +310,12 @@ c/last.jpg
             // About a tenth (the first byte of each name's MD5 below 26).
             let share = held_back.len() as f64 / all as f64;
             assert!((0.05..0.15).contains(&share), "{name}: {share}");
+            held_back_photos += held_back.len();
         }
+        // labels/holdout/all: the three together, as one folder for `--val` and `eval`.
+        let together = read_labels(&root.join("labels/holdout/all/labels.txt")).unwrap();
+        assert_eq!(together.len(), held_back_photos);
+        assert!(together.iter().all(|i| i.path.is_file()));
     }
 
     /// The teacher's labels (`tools/teacher_labels.py`, committed under `labels/teacher/`)
