@@ -1,8 +1,11 @@
 //! The 3x3 depthwise convolution with padding 1 (stride 1 or 2), as the network's inverted
 //! residual blocks use it, computed directly per channel plane: forward, input gradient and
-//! weight gradient each in one pass, without burn's per-group loop. Multi-threaded over
-//! planes (channels for the weight gradient); the stride-1 inner loops run over contiguous
-//! rows and vectorise.
+//! weight gradient each in one pass, without burn's per-group loop. Multi-threaded over planes
+//! (channels for the weight gradient).
+//!
+//! Every inner loop runs over contiguous slices, so that the compiler vectorises it: at stride 2
+//! a plane's columns are first split into its even and odd columns ("phases"), after which each
+//! kernel column reads one phase at consecutive positions.
 
 use std::ops::Range;
 
@@ -24,8 +27,21 @@ struct Geometry {
     stride: usize,
 }
 
+/// Where kernel column `kx` reads: output columns `out` line up with positions `source` of one
+/// phase of an input row.
+#[derive(Clone, Debug, PartialEq)]
+struct ColumnTap {
+    out: Range<usize>,
+    phase: usize,
+    source: Range<usize>,
+}
+
 impl Geometry {
     fn new(input: &Shape, stride: usize) -> Self {
+        assert!(
+            stride == 1 || stride == 2,
+            "the depthwise kernel takes stride 1 or 2, not {stride}"
+        );
         let [batch, channels, height, width] = input.dims();
         Self {
             batch,
@@ -51,43 +67,135 @@ impl Geometry {
         Shape::new([self.batch, self.channels, self.out_height, self.out_width])
     }
 
-    /// The input row that kernel row `k` reads for output row `o`, if inside the input.
-    fn input_row(&self, o: usize, k: usize) -> Option<usize> {
-        (o * self.stride + k)
+    /// The input row that kernel row `ky` reads for output row `o`, if inside the input.
+    fn input_row(&self, o: usize, ky: usize) -> Option<usize> {
+        (o * self.stride + ky)
             .checked_sub(1)
             .filter(|&i| i < self.height)
     }
 
-    /// The output columns whose kernel column `k` reads inside the input: `o * stride + k - 1`
-    /// in `0..width`.
-    fn columns(&self, k: usize) -> Range<usize> {
-        let first = if k == 0 { 1 } else { 0 };
-        let last = if self.width + 1 > k {
-            ((self.width + 1 - k - 1) / self.stride + 1).min(self.out_width)
-        } else {
-            0
-        };
-        first.min(last)..last
+    /// Columns of each phase: the row itself at stride 1, even and odd columns at stride 2.
+    fn phase_widths(&self) -> [usize; 2] {
+        match self.stride {
+            1 => [self.width, 0],
+            _ => [self.width.div_ceil(2), self.width / 2],
+        }
     }
 
-    /// Calls `visit(output row, input row, kernel index, output columns, first input column)`
-    /// for every kernel tap that reads inside the input.
-    fn for_each_tap(&self, mut visit: impl FnMut(usize, usize, usize, Range<usize>, usize)) {
-        for o in 0..self.out_height {
-            for ky in 0..3 {
-                let Some(row) = self.input_row(o, ky) else {
-                    continue;
-                };
-                for kx in 0..3 {
-                    let columns = self.columns(kx);
-                    if columns.is_empty() {
-                        continue;
-                    }
-                    let first_input = columns.start * self.stride + kx - 1;
-                    visit(o, row, ky * 3 + kx, columns, first_input);
+    /// What each of the three kernel columns reads (`o * stride + kx - 1` inside the row).
+    fn column_taps(&self) -> [ColumnTap; 3] {
+        let (w, ow) = (self.width, self.out_width);
+        // Empty maps (width 0) give empty ranges rather than an underflow.
+        let (w_less, ow_less) = (w.saturating_sub(1), ow.saturating_sub(1));
+        let tap = |out: Range<usize>, phase, source: Range<usize>| ColumnTap { out, phase, source };
+        if self.stride == 1 {
+            [
+                tap(1.min(w)..w, 0, 0..w_less),
+                tap(0..w, 0, 0..w),
+                tap(0..w_less, 0, 1.min(w)..w),
+            ]
+        } else {
+            // Output column o reads input 2o - 1 (odd column o - 1), 2o (even column o) and
+            // 2o + 1 (odd column o).
+            let odd = w / 2;
+            let shifted = ow_less.min(odd);
+            [
+                tap(1..1 + shifted, 1, 0..shifted),
+                tap(0..ow, 0, 0..ow),
+                tap(0..odd, 1, 0..odd),
+            ]
+        }
+    }
+}
+
+/// A channel plane's columns split into phases (see the module's docs), row by row.
+struct Phases {
+    geometry: Geometry,
+    widths: [usize; 2],
+    values: [Vec<f32>; 2],
+}
+
+impl Phases {
+    /// Zeroed phases of a plane.
+    fn zeros(geometry: Geometry) -> Self {
+        let widths = geometry.phase_widths();
+        Self {
+            geometry,
+            widths,
+            values: widths.map(|w| vec![0.0; w * geometry.height]),
+        }
+    }
+
+    /// The phases of `plane`.
+    fn split(geometry: Geometry, plane: &[f32]) -> Self {
+        let mut phases = Self::zeros(geometry);
+        let [even_width, odd_width] = phases.widths;
+        let [even, odd] = &mut phases.values;
+        for (y, row) in plane.chunks_exact(geometry.width).enumerate() {
+            let even = &mut even[y * even_width..][..even_width];
+            if geometry.stride == 1 {
+                even.copy_from_slice(row);
+                continue;
+            }
+            let odd = &mut odd[y * odd_width..][..odd_width];
+            for (x, pair) in row.chunks(2).enumerate() {
+                even[x] = pair[0];
+                if let Some(&v) = pair.get(1) {
+                    odd[x] = v;
                 }
             }
         }
+        phases
+    }
+
+    /// Adds the phases back into `plane`, each column to its place.
+    fn add_to(&self, plane: &mut [f32]) {
+        let [even_width, odd_width] = self.widths;
+        let [even, odd] = &self.values;
+        for (y, row) in plane.chunks_exact_mut(self.geometry.width).enumerate() {
+            let even = &even[y * even_width..][..even_width];
+            if self.geometry.stride == 1 {
+                add_scaled(row, 1.0, even);
+                continue;
+            }
+            let odd = &odd[y * odd_width..][..odd_width];
+            for (x, pair) in row.chunks_mut(2).enumerate() {
+                pair[0] += even[x];
+                if let Some(v) = pair.get_mut(1) {
+                    *v += odd[x];
+                }
+            }
+        }
+    }
+
+    fn row(&self, phase: usize, y: usize) -> &[f32] {
+        let width = self.widths[phase];
+        &self.values[phase][y * width..][..width]
+    }
+
+    fn row_mut(&mut self, phase: usize, y: usize) -> &mut [f32] {
+        let width = self.widths[phase];
+        &mut self.values[phase][y * width..][..width]
+    }
+}
+
+/// Calls `visit(output row, input row, kernel row)` for every kernel row that reads inside
+/// the input.
+fn for_each_row(geometry: &Geometry, mut visit: impl FnMut(usize, usize, usize)) {
+    for o in 0..geometry.out_height {
+        for ky in 0..3 {
+            if let Some(row) = geometry.input_row(o, ky) {
+                visit(o, row, ky);
+            }
+        }
+    }
+}
+
+/// `target += scale * values`, element by element.
+#[inline(always)]
+fn add_scaled(target: &mut [f32], scale: f32, values: &[f32]) {
+    for (t, &v) in target.iter_mut().zip(values) {
+        *t += scale * v;
     }
 }
 
@@ -100,21 +208,21 @@ pub(super) fn forward<B: HostMemory>(
     let geometry = Geometry::new(&B::shape(&x), stride);
     let (x, weight) = (B::values(x), B::values(weight));
     let (x, weight): (&[f32], &[f32]) = (&x, &weight);
+    let taps = geometry.column_taps();
     let mut output = vec![0.0; geometry.batch * geometry.channels * geometry.out_plane()];
     if geometry.out_plane() > 0 {
         output
             .par_chunks_mut(geometry.out_plane())
             .enumerate()
             .for_each(|(index, out)| {
-                let channel = index % geometry.channels;
-                let input = &x[index * geometry.plane()..][..geometry.plane()];
-                let taps = &weight[channel * 9..][..9];
-                geometry.for_each_tap(|o, row, tap, columns, first| {
-                    let out = &mut out[o * geometry.out_width..][columns.clone()];
-                    let row = &input[row * geometry.width..][..geometry.width];
-                    let w = taps[tap];
-                    for (o, &v) in out.iter_mut().zip(strided(row, first, stride)) {
-                        *o += w * v;
+                let kernel = &weight[index % geometry.channels * 9..][..9];
+                let input =
+                    Phases::split(geometry, &x[index * geometry.plane()..][..geometry.plane()]);
+                for_each_row(&geometry, |o, row, ky| {
+                    let out = &mut out[o * geometry.out_width..][..geometry.out_width];
+                    for (kx, tap) in taps.iter().enumerate() {
+                        let source = &input.row(tap.phase, row)[tap.source.clone()];
+                        add_scaled(&mut out[tap.out.clone()], kernel[ky * 3 + kx], source);
                     }
                 });
             });
@@ -134,26 +242,27 @@ pub(super) fn backward<B: HostMemory>(
     let geometry = Geometry::new(&input_shape, stride);
     let (x, weight, grad) = (B::values(x), B::values(weight), B::values(output_grad));
     let (x, weight, grad): (&[f32], &[f32], &[f32]) = (&x, &weight, &grad);
-    let out_plane = geometry.out_plane();
+    let (plane, out_plane) = (geometry.plane(), geometry.out_plane());
+    let taps = geometry.column_taps();
 
     // Input gradient: each output gradient spreads to the nine inputs it read, in its own plane.
     let mut x_grad = vec![0.0; x.len()];
-    if geometry.plane() > 0 {
+    if plane > 0 {
         x_grad
-            .par_chunks_mut(geometry.plane())
+            .par_chunks_mut(plane)
             .enumerate()
             .for_each(|(index, input_grad)| {
-                let channel = index % geometry.channels;
+                let kernel = &weight[index % geometry.channels * 9..][..9];
                 let grad = &grad[index * out_plane..][..out_plane];
-                let taps = &weight[channel * 9..][..9];
-                geometry.for_each_tap(|o, row, tap, columns, first| {
-                    let grad = &grad[o * geometry.out_width..][columns.clone()];
-                    let row = &mut input_grad[row * geometry.width..][..geometry.width];
-                    let w = taps[tap];
-                    for (v, &g) in strided_mut(row, first, stride).zip(grad) {
-                        *v += w * g;
+                let mut phases = Phases::zeros(geometry);
+                for_each_row(&geometry, |o, row, ky| {
+                    let grad = &grad[o * geometry.out_width..][..geometry.out_width];
+                    for (kx, tap) in taps.iter().enumerate() {
+                        let target = &mut phases.row_mut(tap.phase, row)[tap.source.clone()];
+                        add_scaled(target, kernel[ky * 3 + kx], &grad[tap.out.clone()]);
                     }
                 });
+                phases.add_to(input_grad);
             });
     }
 
@@ -162,23 +271,20 @@ pub(super) fn backward<B: HostMemory>(
     let weight_grad: Vec<f32> = (0..geometry.channels)
         .into_par_iter()
         .flat_map_iter(|channel| {
-            let mut taps = [0.0f64; 9];
+            let mut kernel = [0.0f64; 9];
             for sample in 0..geometry.batch {
                 let index = sample * geometry.channels + channel;
-                let input = &x[index * geometry.plane()..][..geometry.plane()];
+                let input = Phases::split(geometry, &x[index * plane..][..plane]);
                 let grad = &grad[index * out_plane..][..out_plane];
-                geometry.for_each_tap(|o, row, tap, columns, first| {
-                    let grad = &grad[o * geometry.out_width..][columns.clone()];
-                    let row = &input[row * geometry.width..][..geometry.width];
-                    let dot: f32 = grad
-                        .iter()
-                        .zip(strided(row, first, stride))
-                        .map(|(&g, &v)| g * v)
-                        .sum();
-                    taps[tap] += f64::from(dot);
+                for_each_row(&geometry, |o, row, ky| {
+                    let grad = &grad[o * geometry.out_width..][..geometry.out_width];
+                    for (kx, tap) in taps.iter().enumerate() {
+                        let source = &input.row(tap.phase, row)[tap.source.clone()];
+                        kernel[ky * 3 + kx] += f64::from(dot(&grad[tap.out.clone()], source));
+                    }
                 });
             }
-            taps.map(|t| t as f32)
+            kernel.map(|t| t as f32)
         })
         .collect();
 
@@ -188,14 +294,22 @@ pub(super) fn backward<B: HostMemory>(
     )
 }
 
-/// Every `stride`-th value of `row` from `first`.
-fn strided(row: &[f32], first: usize, stride: usize) -> impl Iterator<Item = &f32> {
-    row[first..].iter().step_by(stride)
-}
-
-/// [`strided`], mutable.
-fn strided_mut(row: &mut [f32], first: usize, stride: usize) -> impl Iterator<Item = &mut f32> {
-    row[first..].iter_mut().step_by(stride)
+/// The dot product of two equally long rows, in independent lanes (vectorised).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut lanes = [0.0f32; LANES];
+    let whole = a.len() / LANES * LANES;
+    for (a, b) in a[..whole]
+        .chunks_exact(LANES)
+        .zip(b[..whole].chunks_exact(LANES))
+    {
+        for lane in 0..LANES {
+            lanes[lane] += a[lane] * b[lane];
+        }
+    }
+    let rest: f32 = a[whole..].iter().zip(&b[whole..]).map(|(x, y)| x * y).sum();
+    lanes.iter().sum::<f32>() + rest
 }
 
 #[cfg(test)]
@@ -203,46 +317,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn taps_read_inside_the_input_only() {
-        // Every (output, tap) pair the geometry visits reads an input inside the map, and every
-        // such pair that reads inside is visited once.
-        for (height, width, stride) in [
-            (1, 1, 1),
-            (1, 1, 2),
-            (5, 7, 1),
-            (5, 7, 2),
-            (4, 6, 2),
-            (2, 3, 2),
-        ] {
-            let geometry = Geometry::new(&Shape::new([1, 1, height, width]), stride);
-            let mut visited = Vec::new();
-            geometry.for_each_tap(|o, row, tap, columns, first| {
-                for (i, ox) in columns.enumerate() {
-                    let column = first + i * stride;
-                    assert!(row < height && column < width);
-                    visited.push((o, ox, tap, row, column));
+    fn column_taps_read_inside_the_row_only_and_every_such_read() {
+        // Every (output column, kernel column) pair the taps give reads the input column
+        // o * stride + kx - 1, inside the row, and every such pair inside the row is given.
+        for (width, stride) in [(1, 1), (1, 2), (2, 2), (7, 1), (7, 2), (6, 2), (3, 2)] {
+            let geometry = Geometry::new(&Shape::new([1, 1, 1, width]), stride);
+            let mut given = Vec::new();
+            for (kx, tap) in geometry.column_taps().iter().enumerate() {
+                assert_eq!(tap.out.len(), tap.source.len(), "{width}/{stride}");
+                for (o, s) in tap.out.clone().zip(tap.source.clone()) {
+                    let column = s * stride + tap.phase;
+                    assert!(column < width, "{width}/{stride}: kx {kx} reads {column}");
+                    given.push((o, kx, column));
                 }
-            });
+            }
             let mut expected = Vec::new();
-            for o in 0..geometry.out_height {
-                for ox in 0..geometry.out_width {
-                    for tap in 0..9 {
-                        let (ky, kx) = (tap / 3, tap % 3);
-                        let (row, column) = (
-                            (o * stride + ky) as isize - 1,
-                            (ox * stride + kx) as isize - 1,
-                        );
-                        if (0..height as isize).contains(&row)
-                            && (0..width as isize).contains(&column)
-                        {
-                            expected.push((o, ox, tap, row as usize, column as usize));
-                        }
+            for o in 0..geometry.out_width {
+                for kx in 0..3 {
+                    let column = (o * stride + kx) as isize - 1;
+                    if (0..width as isize).contains(&column) {
+                        expected.push((o, kx, column as usize));
                     }
                 }
             }
-            visited.sort_unstable();
+            given.sort_unstable();
             expected.sort_unstable();
-            assert_eq!(visited, expected, "{height}x{width} stride {stride}");
+            assert_eq!(given, expected, "width {width}, stride {stride}");
+        }
+    }
+
+    #[test]
+    fn phases_split_and_add_back_every_column() {
+        for (width, stride) in [(1, 1), (5, 1), (1, 2), (5, 2), (6, 2)] {
+            let geometry = Geometry::new(&Shape::new([1, 1, 3, width]), stride);
+            let plane: Vec<f32> = (0..3 * width).map(|v| v as f32).collect();
+            let phases = Phases::split(geometry, &plane);
+            let mut doubled = plane.clone();
+            phases.add_to(&mut doubled);
+            let expected: Vec<f32> = plane.iter().map(|v| 2.0 * v).collect();
+            assert_eq!(doubled, expected, "width {width}, stride {stride}");
+        }
+    }
+
+    #[test]
+    fn dot_products_of_every_length() {
+        for len in [0, 1, 7, 8, 9, 17, 160] {
+            let a: Vec<f32> = (0..len).map(|i| i as f32 * 0.5).collect();
+            let b: Vec<f32> = (0..len).map(|i| 1.0 - i as f32 * 0.25).collect();
+            let expected: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!(
+                (dot(&a, &b) - expected).abs() <= 1e-3 * expected.abs().max(1.0),
+                "{len}"
+            );
         }
     }
 }

@@ -114,8 +114,8 @@ impl ConvBn {
         }
     }
 
-    /// The stride of this unit's convolution if it is a 3x3 depthwise one (padding 1, the same
-    /// stride both ways), which the crate's kernel computes.
+    /// The stride of this unit's convolution if it is a 3x3 depthwise one (padding 1, stride 1
+    /// or 2 both ways), which the crate's kernel computes.
     #[cfg(feature = "train")]
     fn depthwise_stride(&self) -> Option<usize> {
         let [out_channels, in_per_group, ..] = self.conv.weight.dims();
@@ -125,7 +125,8 @@ impl ConvBn {
             && self.conv.groups == out_channels
             && self.conv.dilation == [1, 1]
             && self.conv.bias.is_none()
-            && stride_y == stride_x;
+            && stride_y == stride_x
+            && matches!(stride_y, 1 | 2);
         depthwise.then_some(stride_y)
     }
 
