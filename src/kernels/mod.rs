@@ -52,46 +52,34 @@ pub trait TrainingKernels: burn::backend::Backend {
     ) -> FloatTensor<Self>;
 }
 
-impl TrainingKernels for Flex {
-    fn batch_norm_train(
-        x: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        beta: FloatTensor<Self>,
-        epsilon: f64,
-        activate: bool,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        batch_norm::forward::<Self>(x, gamma, beta, epsilon, activate)
-    }
+/// The extension on a backend whose tensors the kernels read as slices ([`HostMemory`]).
+macro_rules! host_kernels {
+    ($backend:ty) => {
+        impl TrainingKernels for $backend {
+            fn batch_norm_train(
+                x: FloatTensor<Self>,
+                gamma: FloatTensor<Self>,
+                beta: FloatTensor<Self>,
+                epsilon: f64,
+                activate: bool,
+            ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+                batch_norm::forward::<Self>(x, gamma, beta, epsilon, activate)
+            }
 
-    fn depthwise_conv3x3(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        stride: usize,
-    ) -> FloatTensor<Self> {
-        depthwise::forward::<Self>(x, weight, stride)
-    }
+            fn depthwise_conv3x3(
+                x: FloatTensor<Self>,
+                weight: FloatTensor<Self>,
+                stride: usize,
+            ) -> FloatTensor<Self> {
+                depthwise::forward::<Self>(x, weight, stride)
+            }
+        }
+    };
 }
 
+host_kernels!(Flex);
 #[cfg(feature = "libtorch")]
-impl TrainingKernels for burn::backend::LibTorch {
-    fn batch_norm_train(
-        x: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        beta: FloatTensor<Self>,
-        epsilon: f64,
-        activate: bool,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        batch_norm::forward::<Self>(x, gamma, beta, epsilon, activate)
-    }
-
-    fn depthwise_conv3x3(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        stride: usize,
-    ) -> FloatTensor<Self> {
-        depthwise::forward::<Self>(x, weight, stride)
-    }
-}
+host_kernels!(burn::backend::LibTorch);
 
 impl<B: HostMemory, C: CheckpointStrategy> TrainingKernels for Autodiff<B, C> {
     fn batch_norm_train(
