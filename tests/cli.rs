@@ -463,6 +463,65 @@ fn ssdface_within(seconds: u64, args: &[&str]) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Numbers that would panic (a time limit as a `Duration`) or score silently wrong (a matching
+/// IoU outside (0, 1]) are refused before any work, and a refused run writes nothing.
+#[test]
+fn training_and_evaluation_refuse_numbers_out_of_range() {
+    let val = common::data_dir().join("val");
+    let val = val.to_str().unwrap();
+    let out = common::scratch("eval_iou_out_of_range");
+    for value in ["2", "nan", "-1", "0"] {
+        let output = ssdface_within(
+            60,
+            &[
+                "eval",
+                "--data",
+                val,
+                "--out",
+                out.to_str().unwrap(),
+                &format!("--iou={value}"),
+            ],
+        );
+        common::assert_refused(
+            &output,
+            "--iou must be a number above 0 and at most 1",
+            value,
+        );
+        assert!(output.stdout.is_empty(), "--iou {value}: no report");
+    }
+    let run = common::scratch("train_time_limit_out_of_range");
+    for value in ["-1", "nan", "1e300", "0", "inf"] {
+        let limit = format!("--max-minutes={value}");
+        let args = [
+            "train",
+            "--data",
+            val,
+            "--val",
+            val,
+            "--out",
+            run.to_str().unwrap(),
+            &limit,
+        ];
+        let output = ssdface_within(60, &args);
+        common::assert_refused(
+            &output,
+            "--max-minutes must be a number of minutes above 0",
+            value,
+        );
+        assert!(
+            !run.join("train_config.json").exists(),
+            "--max-minutes {value} wrote a run"
+        );
+        // The same limit on a resumed run (here a folder without one: the limit is checked first).
+        let resumed = ssdface_within(60, &["train", "--resume", run.to_str().unwrap(), &limit]);
+        common::assert_refused(
+            &resumed,
+            "--max-minutes must be a number of minutes above 0",
+            value,
+        );
+    }
+}
+
 #[test]
 fn absurd_options_are_refused_with_a_clear_message() {
     let photo = common::val_image(PHOTO);

@@ -47,6 +47,13 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    // Checked first: at 0 every box matches, above 1 none does, and NaN compares false.
+    if !(args.iou > 0.0 && args.iou <= 1.0) {
+        anyhow::bail!(
+            "invalid option: --iou must be a number above 0 and at most 1, got {}",
+            args.iou
+        );
+    }
     // One folder, or WIDER's three settings: the same images with different faces counted.
     let settings = match setting_folders(&args.data) {
         Some(folders) => open_settings(&folders)?,

@@ -48,7 +48,8 @@ pub struct TrainArgs {
     /// `SsdConfig` (as `ssdface info` prints under "config"; default: `SsdConfig`'s defaults).
     #[arg(long, value_name = "FILE", conflicts_with = "init")]
     model: Option<PathBuf>,
-    /// Stop cleanly, with a checkpoint, before an epoch would end after this many minutes.
+    /// Stop cleanly, with a checkpoint, before an epoch would end after this many minutes
+    /// (above 0, at most a year).
     #[arg(long, value_name = "N")]
     max_minutes: Option<f64>,
     #[command(flatten)]

@@ -114,6 +114,11 @@ pub enum RunError {
         /// The folders read.
         folders: String,
     },
+    /// The time limit is not a positive, finite number of minutes.
+    #[error(
+        "--max-minutes must be a number of minutes above 0 and at most {MAX_MINUTES} (a year), got {0}"
+    )]
+    TimeLimit(f64),
     /// The run has no checkpoint of the asked epoch.
     #[error("{run} has no model checkpoint{}", .epoch.map(|e| format!(" of epoch {e}")).unwrap_or_default())]
     NoCheckpoint {
@@ -122,6 +127,21 @@ pub enum RunError {
         /// The epoch asked for, if one was.
         epoch: Option<usize>,
     },
+}
+
+/// The longest time limit a run takes, in minutes (a year).
+pub const MAX_MINUTES: f64 = 525_600.0;
+
+/// When a run given `max_minutes` must stop: checked before the run touches any file, so that
+/// a wrong limit leaves nothing behind.
+fn deadline(max_minutes: Option<f64>) -> Result<Option<Instant>, RunError> {
+    match max_minutes {
+        None => Ok(None),
+        Some(m) if m > 0.0 && m <= MAX_MINUTES => {
+            Ok(Some(Instant::now() + Duration::from_secs_f64(m * 60.0)))
+        }
+        Some(m) => Err(RunError::TimeLimit(m)),
+    }
 }
 
 fn file_error(path: &Path, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> RunError {
@@ -140,6 +160,7 @@ pub fn start(
     max_minutes: Option<f64>,
     output: RunOutput,
 ) -> Result<RunReport, RunError> {
+    let deadline = deadline(max_minutes)?;
     if run.join(CONFIG_FILE).exists() {
         return Err(RunError::Exists(run.to_path_buf()));
     }
@@ -159,7 +180,7 @@ pub fn start(
         data,
         History::default(),
         devices,
-        max_minutes,
+        deadline,
         output,
     )
 }
@@ -181,6 +202,7 @@ pub fn resume(
     max_minutes: Option<f64>,
     output: RunOutput,
 ) -> Result<RunReport, RunError> {
+    let deadline = deadline(max_minutes)?;
     let (config_path, config) = run_config(run)?;
     config.validate().map_err(|source| RunError::Config {
         file: Some(config_path.clone()),
@@ -223,7 +245,7 @@ pub fn resume(
     }
     history.truncate_to(resume_epoch);
     history.stopped = None;
-    launch(run, &config, &data, history, devices, max_minutes, output)
+    launch(run, &config, &data, history, devices, deadline, output)
 }
 
 /// Remove what interrupted atomic writes left behind in the run folder (`*.tmp<pid>`).
@@ -247,11 +269,10 @@ fn launch(
     data: &RunData,
     history: History,
     devices: Vec<Device>,
-    max_minutes: Option<f64>,
+    deadline: Option<Instant>,
     output: RunOutput,
 ) -> Result<RunReport, RunError> {
     let say = output.messages.clone();
-    let deadline = max_minutes.map(|m| Instant::now() + Duration::from_secs_f64(m * 60.0));
     let epochs_done = history.epochs.last().map_or(0, |e| e.epoch);
     let (train_images, val_images) = open_data(data, &say)?;
     let steps_per_epoch = train_images.len().div_ceil(config.batch_size);
