@@ -245,7 +245,11 @@ fn settings_and_data_that_cannot_train_are_refused() {
         .args(["train", "--resume", run.to_str().unwrap()])
         .output()
         .unwrap();
-    common::assert_refused(&output, "batch_size must be at least 1, got 0", "batch 0");
+    common::assert_refused(
+        &output,
+        "batch_size must be from 1 to 1024, got 0",
+        "batch 0",
+    );
     // A setting given with --resume would be ignored, the run's own applying: refused.
     let output = ssdface()
         .args(["train", "--resume", run.to_str().unwrap(), "--epochs", "9"])

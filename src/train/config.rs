@@ -17,7 +17,8 @@ pub struct TrainConfig {
     /// Augmentation of training images.
     #[config(default = "AugmentConfig::new()")]
     pub augment: AugmentConfig,
-    /// Images per optimiser step.
+    /// Images per optimiser step, at most [`MAX_BATCH_SIZE`] (a size of 10^9 on four images
+    /// aborted on allocation).
     #[config(default = 16)]
     pub batch_size: usize,
     /// Most epochs to train.
@@ -89,6 +90,9 @@ pub enum TrainConfigError {
     Model(#[from] ConfigError),
 }
 
+/// The largest batch a run takes: 1024 images at 320x240 are already about 1 GB of input.
+pub const MAX_BATCH_SIZE: usize = 1024;
+
 impl TrainConfig {
     /// Check every setting (command line, a resumed `train_config.json`, tests alike).
     pub fn validate(&self) -> Result<(), TrainConfigError> {
@@ -96,9 +100,9 @@ impl TrainConfig {
         self.model.validate()?;
         ensure(
             "batch_size",
-            "at least 1",
+            "from 1 to 1024",
             self.batch_size,
-            self.batch_size >= 1,
+            (1..=MAX_BATCH_SIZE).contains(&self.batch_size),
         )?;
         ensure("epochs", "at least 1", self.epochs, self.epochs >= 1)?;
         let lr = self.learning_rate;
@@ -235,7 +239,18 @@ mod tests {
             .with_batch_size(0)
             .validate()
             .unwrap_err();
-        assert_eq!(error.to_string(), "batch_size must be at least 1, got 0");
+        assert_eq!(
+            error.to_string(),
+            "batch_size must be from 1 to 1024, got 0"
+        );
+        let error = TrainConfig::new()
+            .with_batch_size(1_000_000_000)
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "batch_size must be from 1 to 1024, got 1000000000"
+        );
         let error = TrainConfig::new()
             .with_learning_rate(f64::NAN)
             .validate()
