@@ -104,7 +104,9 @@ pub fn parse_labels(
                 format!("{name}: face count {count_text:?} is not a whole number"),
             )
         })?;
-        let mut faces = Vec::with_capacity(count);
+        // Grown as faces are listed: the count is the file's claim, and a huge one must end in
+        // the "announced, listed" error below, not in an allocation of its size.
+        let mut faces = Vec::new();
         for _ in 0..count {
             let short = |listed: usize| {
                 error(
@@ -256,6 +258,16 @@ c/last.jpg
             e.starts_with("labels.txt:2: a.jpg: 3 faces announced, 1 listed"),
             "{e}"
         );
+
+        // Counts far beyond the lines listed (1e10 would once allocate 240 GB, 1e19 overflow
+        // the capacity) are the same error.
+        for count in ["10000000000", "10000000000000000000"] {
+            let e = error_of(&format!("a.jpg\n{count}\n1 1 1 1 0 0 0 0 0 0\n"));
+            assert!(
+                e.contains(&format!("{count} faces announced, 1 listed")),
+                "{e}"
+            );
+        }
 
         let e = error_of("a.jpg\n1\n1 1 -5 1 0 0 0 0 0 0\n");
         assert!(e.contains("negative box size"), "{e}");
