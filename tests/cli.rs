@@ -463,6 +463,29 @@ fn ssdface_within(seconds: u64, args: &[&str]) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Outputs that would overwrite an input photo, or that name a folder, are refused before any
+/// detection, and the photo is left as it was.
+#[test]
+fn detect_never_overwrites_its_inputs() {
+    let dir = common::scratch("detect_never_overwrites_its_inputs");
+    let photo = dir.join("photo.jpg");
+    std::fs::copy(common::val_image(PHOTO), &photo).unwrap();
+    let original = std::fs::read(&photo).unwrap();
+    let photo = photo.to_str().unwrap();
+    for option in ["--json", "--draw"] {
+        let output = ssdface(&["detect", photo, option, photo]);
+        common::assert_refused(&output, "is one of the input images", option);
+        assert_eq!(
+            std::fs::read(photo).unwrap(),
+            original,
+            "{option} changed the photo"
+        );
+    }
+    let output = ssdface(&["detect", photo, "--json", dir.to_str().unwrap()]);
+    common::assert_refused(&output, "cannot write --json to", "--json FOLDER");
+    assert!(output.stdout.is_empty());
+}
+
 /// Numbers that would panic (a time limit as a `Duration`) or score silently wrong (a matching
 /// IoU outside (0, 1]) are refused before any work, and a refused run writes nothing.
 #[test]

@@ -92,6 +92,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
         .draw
         .as_deref()
         .map(|target| draw_paths(target, &images));
+    check_outputs(&images, args.json.as_deref(), drawn.as_deref())?;
     let progress = progress_bar(images.len());
     let mut results = Vec::new();
     let mut failures = 0;
@@ -123,7 +124,8 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let json = serde_json::to_string_pretty(&results)?;
     match &args.json {
         Some(path) => {
-            std::fs::write(path, json + "\n")
+            // Atomically: a failed write (a full disk) leaves the old file whole.
+            ssdface::atomic_write(path, (json + "\n").as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!("wrote {} results to {}", results.len(), path.display());
         }
@@ -154,6 +156,38 @@ fn detect_one(detector: &Detector, path: &Path) -> anyhow::Result<(ImageResult, 
 /// Where each image's drawing goes: `target` itself for one image (unless it is a folder),
 /// else one PNG per image in the folder `target`, named after the image; a name already taken
 /// by an earlier image gets `-2`, `-3`, ... so that no drawing replaces another.
+/// Refuses, before any detection, outputs that cannot be written as files (a folder given as
+/// `--json`, or as a drawing's file) and outputs that would overwrite an input photo.
+fn check_outputs(
+    images: &[PathBuf],
+    json: Option<&Path>,
+    drawn: Option<&[PathBuf]>,
+) -> anyhow::Result<()> {
+    let inputs: std::collections::HashSet<PathBuf> = images
+        .iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .collect();
+    let outputs = json
+        .map(|path| ("--json", path))
+        .into_iter()
+        .chain(drawn.into_iter().flatten().map(|p| ("--draw", p.as_path())));
+    for (option, path) in outputs {
+        if path.is_dir() {
+            bail!(
+                "cannot write {option} to {}: it is a folder",
+                path.display()
+            );
+        }
+        if path.canonicalize().is_ok_and(|p| inputs.contains(&p)) {
+            bail!(
+                "{option} {} is one of the input images: it would be overwritten",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn draw_paths(target: &Path, images: &[PathBuf]) -> Vec<PathBuf> {
     if images.len() == 1 && !target.is_dir() {
         return vec![target.to_path_buf()];
