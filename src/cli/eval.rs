@@ -11,7 +11,7 @@ use ssdface::data::FaceDataset;
 use ssdface::detector::Detector;
 use ssdface::eval::{
     EvalReport, draw_pr_curve, open_settings, predict, read_submission, score, setting_folders,
-    with_truth, write_submission,
+    submission_files, with_truth, write_submission,
 };
 
 use super::backend::BackendArgs;
@@ -111,6 +111,9 @@ fn run_model(args: &EvalArgs, dataset: &FaceDataset) -> anyhow::Result<Vec<Vec<S
         ..NmsConfig::evaluation()
     };
     nms.validate().context("invalid option")?;
+    let dir = args.out.join("predictions");
+    // Names that cannot give one submission file each are refused before the model runs.
+    submission_files(&dir, dataset)?;
     let device = args.backend.device()?;
     let (config, model) = args.model.load(&device)?;
     let detector = Detector::new(model, config, device).with_nms(nms);
@@ -121,7 +124,6 @@ fn run_model(args: &EvalArgs, dataset: &FaceDataset) -> anyhow::Result<Vec<Vec<S
     );
     let predictions = predict(&detector, dataset, |done| bar.set_position(done as u64))?;
     bar.finish_and_clear();
-    let dir = args.out.join("predictions");
     write_submission(&dir, dataset, &predictions)
         .with_context(|| format!("cannot write {}", dir.display()))?;
     eprintln!("wrote {}", dir.display());

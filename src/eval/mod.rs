@@ -17,4 +17,4 @@ pub use report::{
 #[cfg(feature = "images")]
 pub use settings::{SettingsError, WIDER_SETTINGS, open_settings, setting_folders};
 #[cfg(feature = "images")]
-pub use submission::{SubmissionError, read_submission, write_submission};
+pub use submission::{SubmissionError, read_submission, submission_files, write_submission};

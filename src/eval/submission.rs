@@ -2,7 +2,8 @@
 //! replaced, holding the image name, the box count and one `x y w h score` line per box. Written
 //! by `ssdface eval`, and read back to score any detector's predictions with the same protocol.
 
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
 
 use crate::boxes::{Corners, Scored};
 use crate::data::FaceDataset;
@@ -18,6 +19,30 @@ pub enum SubmissionError {
         /// Why.
         source: std::io::Error,
     },
+    /// The file cannot be written.
+    #[error("cannot write {path}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An image name in the labels is not a path inside the image folder, so its submission
+    /// file would land outside the submission folder.
+    #[error(
+        "image {0:?} in the labels is absolute or climbs out with '..': its submission file would be written outside the output folder"
+    )]
+    OutsideName(String),
+    /// Two images of the set have the same submission file.
+    #[error("images {first:?} and {second:?} share the submission file {file}: rename one of them")]
+    SharedFile {
+        /// The first image.
+        first: String,
+        /// The second image.
+        second: String,
+        /// Their file, relative to the submission folder.
+        file: PathBuf,
+    },
     /// A line is not what the format expects there.
     #[error("{path}:{line}: {message}")]
     Malformed {
@@ -30,9 +55,34 @@ pub enum SubmissionError {
     },
 }
 
-/// The submission file of image `index` under `dir`.
-fn file_for(dir: &Path, dataset: &FaceDataset, index: usize) -> PathBuf {
-    dir.join(Path::new(dataset.name(index)).with_extension("txt"))
+/// The submission file of every image of `dataset` under `dir`, in its order, checked before
+/// anything is written: each inside `dir`, and no two images sharing one (`x.jpg` and `x.png`
+/// would both write `x.txt`, and re-scoring would read one image's boxes for both).
+pub fn submission_files(
+    dir: &Path,
+    dataset: &FaceDataset,
+) -> Result<Vec<PathBuf>, SubmissionError> {
+    let mut taken: HashMap<PathBuf, usize> = HashMap::new();
+    (0..dataset.len())
+        .map(|index| {
+            let name = dataset.name(index);
+            let inside = Path::new(name)
+                .components()
+                .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+            if !inside {
+                return Err(SubmissionError::OutsideName(name.to_string()));
+            }
+            let file = Path::new(name).with_extension("txt");
+            if let Some(first) = taken.insert(file.clone(), index) {
+                return Err(SubmissionError::SharedFile {
+                    first: dataset.name(first).to_string(),
+                    second: name.to_string(),
+                    file,
+                });
+            }
+            Ok(dir.join(file))
+        })
+        .collect()
 }
 
 /// Write the boxes of every image of `dataset` (in its order) under `dir`.
@@ -40,11 +90,15 @@ pub fn write_submission(
     dir: &Path,
     dataset: &FaceDataset,
     predictions: &[Vec<Scored>],
-) -> std::io::Result<()> {
-    for (index, boxes) in predictions.iter().enumerate() {
-        let path = file_for(dir, dataset, index);
+) -> Result<(), SubmissionError> {
+    let files = submission_files(dir, dataset)?;
+    for (index, (boxes, path)) in predictions.iter().zip(files).enumerate() {
+        let written = |source| SubmissionError::Write {
+            path: path.clone(),
+            source,
+        };
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
+            std::fs::create_dir_all(parent).map_err(written)?;
         }
         let mut text = format!("{}\n{}\n", dataset.name(index), boxes.len());
         for p in boxes {
@@ -58,7 +112,7 @@ pub fn write_submission(
                 p.score
             ));
         }
-        std::fs::write(path, text)?;
+        std::fs::write(&path, text).map_err(written)?;
     }
     Ok(())
 }
@@ -68,9 +122,9 @@ pub fn read_submission(
     dir: &Path,
     dataset: &FaceDataset,
 ) -> Result<Vec<Vec<Scored>>, SubmissionError> {
-    (0..dataset.len())
-        .map(|index| {
-            let path = file_for(dir, dataset, index);
+    submission_files(dir, dataset)?
+        .into_iter()
+        .map(|path| {
             let text = std::fs::read_to_string(&path).map_err(|source| SubmissionError::Read {
                 path: path.clone(),
                 source,
@@ -138,7 +192,52 @@ fn parse_box(line: &str) -> Result<Scored, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::*;
+
+    /// A labelled folder of plain images under the system's temporary folder, listing `names`.
+    fn folder_listing(test: &str, names: &[&str]) -> PathBuf {
+        let folder = std::env::temp_dir().join(format!("ssdface-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&folder);
+        std::fs::create_dir_all(folder.join("images")).unwrap();
+        let mut labels = String::new();
+        for name in names {
+            let path = folder.join("images").join(name);
+            if !path.is_absolute() || !path.exists() {
+                image::RgbImage::new(8, 8).save(&path).unwrap();
+            }
+            labels += &format!("{name}\n0\n0 0 0 0 0 0 0 0 0 0\n");
+        }
+        std::fs::write(folder.join("labels.txt"), labels).unwrap();
+        folder
+    }
+
+    #[test]
+    fn images_sharing_a_file_or_outside_the_folder_are_refused_before_writing() {
+        let folder = folder_listing("shared-stem", &["x.jpg", "x.png"]);
+        let dataset = FaceDataset::open(std::slice::from_ref(&folder)).unwrap();
+        let out = folder.join("predictions");
+        let error = write_submission(&out, &dataset, &[vec![], vec![]]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("share the submission file x.txt"),
+            "{error}"
+        );
+        assert!(!out.exists(), "nothing is written");
+
+        // An absolute name (an image elsewhere) would put its file outside `out`.
+        let elsewhere = folder.join("images").join("x.png");
+        let absolute = folder_listing("absolute-name", &[elsewhere.to_str().unwrap()]);
+        let dataset = FaceDataset::open(std::slice::from_ref(&absolute)).unwrap();
+        let error = submission_files(&absolute.join("predictions"), &dataset).unwrap_err();
+        assert!(
+            error.to_string().contains("absolute or climbs out"),
+            "{error}"
+        );
+        for folder in [folder, absolute] {
+            std::fs::remove_dir_all(folder).unwrap();
+        }
+    }
 
     #[test]
     fn reads_boxes_and_names_bad_lines() {
