@@ -4,12 +4,39 @@
 //! over channel planes (element-wise passes), with contiguous inner loops the compiler
 //! vectorises.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
+use super::HostMemory;
 use super::sums::{LaneSums, plane_sums};
-use super::{HostMemory, Planes};
 use burn::backend::tensor::FloatTensor;
 use burn::prelude::Shape;
+
+/// An `[batch, channels, ...]` map as channel planes: `plane` values per (sample, channel).
+#[derive(Clone, Copy, Debug)]
+struct Planes {
+    batch: usize,
+    channels: usize,
+    plane: usize,
+}
+
+impl Planes {
+    fn of(shape: &Shape) -> Self {
+        let dims = shape.dims::<4>();
+        Self {
+            batch: dims[0],
+            channels: dims[1],
+            plane: dims[2] * dims[3],
+        }
+    }
+
+    /// Where the plane of `sample`'s `channel` lies in the map's values.
+    fn range(&self, sample: usize, channel: usize) -> Range<usize> {
+        let start = (sample * self.channels + channel) * self.plane;
+        start..start + self.plane
+    }
+}
 
 /// Batch norm with the batch's statistics, then ReLU6 when `activate`. Returns the output and
 /// the batch mean and biased variance per channel (what burn's `batch_norm_train` returns).

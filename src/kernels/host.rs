@@ -1,7 +1,7 @@
 //! Host memory of the CPU backends the kernels run on: their f32 tensors as slices, and slices
 //! back as tensors.
 
-use std::ops::{Deref, Range};
+use std::ops::Deref;
 
 use burn::backend::Flex;
 use burn::backend::TensorMetadata;
@@ -22,31 +22,6 @@ pub trait HostMemory: burn::backend::Backend {
 
     /// The tensor's shape.
     fn shape(tensor: &FloatTensor<Self>) -> Shape;
-}
-
-/// An `[batch, channels, ...]` map as channel planes: `plane` values per (sample, channel).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Planes {
-    pub batch: usize,
-    pub channels: usize,
-    pub plane: usize,
-}
-
-impl Planes {
-    pub fn of(shape: &Shape) -> Self {
-        let dims = shape.clone().dims::<4>();
-        Self {
-            batch: dims[0],
-            channels: dims[1],
-            plane: dims[2] * dims[3],
-        }
-    }
-
-    /// Where the plane of `sample`'s `channel` lies in the map's values.
-    pub fn range(&self, sample: usize, channel: usize) -> Range<usize> {
-        let start = (sample * self.channels + channel) * self.plane;
-        start..start + self.plane
-    }
 }
 
 /// A contiguous f32 Flex tensor (its storage is shared, not copied).

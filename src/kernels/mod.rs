@@ -25,10 +25,9 @@ use burn::tensor::DType;
 use burn_dispatch::DispatchDevice;
 
 pub use host::HostMemory;
-use host::Planes;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// The kernels as a backend extension. Called through [`Dispatch`] by the functions below.
 #[backend_extension(Autodiff, Flex, LibTorch: cfg(feature = "libtorch"))]

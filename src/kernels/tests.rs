@@ -31,8 +31,9 @@ fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
     tensor.into_data().convert::<f32>().try_into_vec().unwrap()
 }
 
-/// Asserts that `actual` equals `expected` within `tolerance` of `expected`'s largest magnitude.
-fn assert_close(what: &str, actual: &[f32], expected: &[f32], tolerance: f32) {
+/// Asserts that `actual` equals `expected` within `tolerance` of `expected`'s largest magnitude
+/// (at least 1e-3). Also used by the model's test of the unit with and without the kernels.
+pub(crate) fn assert_close(what: &str, actual: &[f32], expected: &[f32], tolerance: f32) {
     assert_eq!(actual.len(), expected.len(), "{what}: lengths");
     let scale = expected.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
     let difference = actual

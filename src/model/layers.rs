@@ -292,12 +292,8 @@ mod tests {
             let with_kernels = run(&layer, true);
             let expected = run(&reference, false);
             for (i, (a, e)) in with_kernels.iter().zip(&expected).enumerate() {
-                let scale = e.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-                let difference = a.iter().zip(e).fold(0f32, |m, (a, e)| m.max((a - e).abs()));
-                assert!(
-                    difference <= 1e-4 * scale,
-                    "{channels:?} {kernel}x{kernel}/{stride}: result {i} differs by {difference}"
-                );
+                let what = format!("{channels:?} {kernel}x{kernel}/{stride}: result {i}");
+                crate::kernels::tests::assert_close(&what, a, e, 1e-4);
             }
         }
     }
