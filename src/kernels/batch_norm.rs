@@ -59,7 +59,7 @@ pub(super) fn forward<B: HostMemory>(
         .zip(gamma.iter())
         .map(|(&v, &g)| (f64::from(g) / (f64::from(v) + epsilon).sqrt()) as f32)
         .collect();
-    let mut output = vec![0.0; x.len()];
+    let mut output = B::zeros(shape);
     output
         .par_chunks_mut(planes.plane.max(1))
         .zip(x.par_chunks(planes.plane.max(1)))
@@ -73,15 +73,16 @@ pub(super) fn forward<B: HostMemory>(
         });
     let channels = Shape::new([planes.channels]);
     (
-        B::from_values(output, shape),
-        B::from_values(mean, channels.clone()),
-        B::from_values(variance, channels),
+        B::tensor(output),
+        B::from_values(&mean, channels.clone()),
+        B::from_values(&variance, channels),
     )
 }
 
 /// Gradients of [`forward`] with respect to its input, `gamma` and `beta`, from the gradient of
 /// its output and the statistics it returned. The ReLU6 mask is recomputed from the input, so
-/// the forward output need not be kept.
+/// the forward output need not be kept. The input gradient is written over the output
+/// gradient's storage where nothing else holds it.
 #[allow(clippy::too_many_arguments)] // The operation's inputs, as burn's own backward takes them.
 pub(super) fn backward<B: HostMemory>(
     x: FloatTensor<B>,
@@ -95,8 +96,9 @@ pub(super) fn backward<B: HostMemory>(
 ) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
     let shape = B::shape(&x);
     let planes = Planes::of(&shape);
-    let (x, grad) = (B::values(x), B::values(output_grad));
-    let (x, grad): (&[f32], &[f32]) = (&x, &grad);
+    let x = B::values(x);
+    let x: &[f32] = &x;
+    let mut grad = B::reuse(output_grad);
     let (gamma, beta) = (B::values(gamma), B::values(beta));
     let (mean, variance) = (B::values(mean), B::values(variance));
     let (gamma, beta, mean): (&[f32], &[f32], &[f32]) = (&gamma, &beta, &mean);
@@ -107,6 +109,7 @@ pub(super) fn backward<B: HostMemory>(
 
     // Pass 1, per channel: the sums of the (masked) output gradient and of its product with the
     // normalised input; they are beta's and gamma's gradients.
+    let output_grad: &[f32] = &grad;
     let sums: Vec<(f64, f64)> = (0..planes.channels)
         .into_par_iter()
         .map(|channel| {
@@ -114,7 +117,7 @@ pub(super) fn backward<B: HostMemory>(
             let mut totals = (0.0, 0.0);
             for sample in 0..planes.batch {
                 let range = planes.range(sample, channel);
-                let (g, xhat) = plane_sums(&grad[range.clone()], &x[range], |g, v| {
+                let (g, xhat) = plane_sums(&output_grad[range.clone()], &x[range], |g, v| {
                     let (g, xhat) = normal.masked(g, v);
                     (g, g * xhat)
                 });
@@ -125,32 +128,31 @@ pub(super) fn backward<B: HostMemory>(
         })
         .collect();
 
-    // Pass 2, per plane: x_grad = gamma / std * (g - mean(g) - xhat * mean(g * xhat)).
+    // Pass 2, per plane, over the output gradient:
+    // x_grad = gamma / std * (g - mean(g) - xhat * mean(g * xhat)).
     let count = (planes.batch * planes.plane) as f64;
-    let mut x_grad = vec![0.0; x.len()];
-    x_grad
-        .par_chunks_mut(planes.plane.max(1))
+    grad.par_chunks_mut(planes.plane.max(1))
+        .zip(x.par_chunks(planes.plane.max(1)))
         .enumerate()
-        .for_each(|(index, out)| {
-            let (sample, channel) = (index / planes.channels, index % planes.channels);
-            let range = planes.range(sample, channel);
+        .for_each(|(index, (grad, x))| {
+            let channel = index % planes.channels;
             let normal = Normal::new(channel, mean, &inv_std, gamma, beta, activate);
             let mean_grad = (sums[channel].0 / count) as f32;
             let mean_projection = (sums[channel].1 / count) as f32;
             let factor = gamma[channel] * inv_std[channel];
-            for ((o, &g), &v) in out.iter_mut().zip(&grad[range.clone()]).zip(&x[range]) {
-                let (g, xhat) = normal.masked(g, v);
-                *o = factor * (g - mean_grad - xhat * mean_projection);
+            for (g, &v) in grad.iter_mut().zip(x) {
+                let (masked, xhat) = normal.masked(*g, v);
+                *g = factor * (masked - mean_grad - xhat * mean_projection);
             }
         });
 
     let channels = Shape::new([planes.channels]);
-    let gamma_grad = sums.iter().map(|s| s.1 as f32).collect();
-    let beta_grad = sums.iter().map(|s| s.0 as f32).collect();
+    let gamma_grad: Vec<f32> = sums.iter().map(|s| s.1 as f32).collect();
+    let beta_grad: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
     (
-        B::from_values(x_grad, shape),
-        B::from_values(gamma_grad, channels.clone()),
-        B::from_values(beta_grad, channels),
+        B::tensor(grad),
+        B::from_values(&gamma_grad, channels.clone()),
+        B::from_values(&beta_grad, channels),
     )
 }
 

@@ -75,12 +75,17 @@ impl Geometry {
             .filter(|&i| i < self.height)
     }
 
-    /// Columns of each phase: the row itself at stride 1, even and odd columns at stride 2.
-    fn phase_widths(&self) -> [usize; 2] {
-        match self.stride {
-            1 => [self.width, 0],
-            _ => [self.width.div_ceil(2), self.width / 2],
+    /// A plane of this geometry's input read (or written) in place, as at stride 1.
+    fn rows<T>(&self, values: T) -> Plane<T> {
+        Plane {
+            values,
+            width: self.width,
         }
+    }
+
+    /// Columns of the even and odd phases (at stride 2).
+    fn phase_widths(&self) -> [usize; 2] {
+        [self.width.div_ceil(2), self.width / 2]
     }
 
     /// What each of the three kernel columns reads (`o * stride + kx - 1` inside the row).
@@ -109,7 +114,37 @@ impl Geometry {
     }
 }
 
-/// A channel plane's columns split into phases (see the module's docs), row by row.
+/// A channel plane's rows as the kernel columns read them: by phase (only phase 0 at stride 1)
+/// and input row.
+trait Rows {
+    fn row(&self, phase: usize, y: usize) -> &[f32];
+}
+
+/// [`Rows`] to accumulate into.
+trait RowsMut {
+    fn row_mut(&mut self, phase: usize, y: usize) -> &mut [f32];
+}
+
+/// At stride 1 a plane's rows are its one phase: read (and written) in place.
+struct Plane<T> {
+    values: T,
+    width: usize,
+}
+
+impl<T: AsRef<[f32]>> Rows for Plane<T> {
+    fn row(&self, _phase: usize, y: usize) -> &[f32] {
+        &self.values.as_ref()[y * self.width..][..self.width]
+    }
+}
+
+impl<T: AsMut<[f32]>> RowsMut for Plane<T> {
+    fn row_mut(&mut self, _phase: usize, y: usize) -> &mut [f32] {
+        &mut self.values.as_mut()[y * self.width..][..self.width]
+    }
+}
+
+/// At stride 2, a plane's columns split into its even and odd columns (see the module's docs),
+/// row by row.
 struct Phases {
     geometry: Geometry,
     widths: [usize; 2],
@@ -130,50 +165,55 @@ impl Phases {
     /// The phases of `plane`.
     fn split(geometry: Geometry, plane: &[f32]) -> Self {
         let mut phases = Self::zeros(geometry);
-        let [even_width, odd_width] = phases.widths;
-        let [even, odd] = &mut phases.values;
         for (y, row) in plane.chunks_exact(geometry.width).enumerate() {
-            let even = &mut even[y * even_width..][..even_width];
-            if geometry.stride == 1 {
-                even.copy_from_slice(row);
-                continue;
+            let [even, odd] = phases.rows_mut(y);
+            let pairs = row.chunks_exact(2);
+            if let [last] = pairs.remainder() {
+                even[even.len() - 1] = *last;
             }
-            let odd = &mut odd[y * odd_width..][..odd_width];
-            for (x, pair) in row.chunks(2).enumerate() {
-                even[x] = pair[0];
-                if let Some(&v) = pair.get(1) {
-                    odd[x] = v;
-                }
+            for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+                *e = pair[0];
+                *o = pair[1];
             }
         }
         phases
     }
 
-    /// Adds the phases back into `plane`, each column to its place.
-    fn add_to(&self, plane: &mut [f32]) {
-        let [even_width, odd_width] = self.widths;
-        let [even, odd] = &self.values;
+    /// Writes the phases into `plane`, each column to its place.
+    fn write_to(&self, plane: &mut [f32]) {
         for (y, row) in plane.chunks_exact_mut(self.geometry.width).enumerate() {
-            let even = &even[y * even_width..][..even_width];
-            if self.geometry.stride == 1 {
-                add_scaled(row, 1.0, even);
-                continue;
+            let (even, odd) = (self.row(0, y), self.row(1, y));
+            let pairs = row.chunks_exact_mut(2);
+            if let [last] = pairs.into_remainder() {
+                *last = even[even.len() - 1];
             }
-            let odd = &odd[y * odd_width..][..odd_width];
-            for (x, pair) in row.chunks_mut(2).enumerate() {
-                pair[0] += even[x];
-                if let Some(v) = pair.get_mut(1) {
-                    *v += odd[x];
-                }
+            let pairs = row.chunks_exact_mut(2);
+            for ((e, o), pair) in even.iter().zip(odd).zip(pairs) {
+                pair[0] = *e;
+                pair[1] = *o;
             }
         }
     }
 
+    /// Row `y` of both phases.
+    fn rows_mut(&mut self, y: usize) -> [&mut [f32]; 2] {
+        let [even_width, odd_width] = self.widths;
+        let [even, odd] = &mut self.values;
+        [
+            &mut even[y * even_width..][..even_width],
+            &mut odd[y * odd_width..][..odd_width],
+        ]
+    }
+}
+
+impl Rows for Phases {
     fn row(&self, phase: usize, y: usize) -> &[f32] {
         let width = self.widths[phase];
         &self.values[phase][y * width..][..width]
     }
+}
 
+impl RowsMut for Phases {
     fn row_mut(&mut self, phase: usize, y: usize) -> &mut [f32] {
         let width = self.widths[phase];
         &mut self.values[phase][y * width..][..width]
@@ -200,6 +240,45 @@ fn add_scaled(target: &mut [f32], scale: f32, values: &[f32]) {
     }
 }
 
+/// One output plane (zeroed) from one input plane and its channel's 3x3 `kernel`.
+fn convolve(geometry: &Geometry, kernel: &[f32], input: &impl Rows, out: &mut [f32]) {
+    let taps = geometry.column_taps();
+    for_each_row(geometry, |o, row, ky| {
+        let out = &mut out[o * geometry.out_width..][..geometry.out_width];
+        for (kx, tap) in taps.iter().enumerate() {
+            let source = &input.row(tap.phase, row)[tap.source.clone()];
+            add_scaled(&mut out[tap.out.clone()], kernel[ky * 3 + kx], source);
+        }
+    });
+}
+
+/// One plane's input gradient (accumulated into the zeroed `target`): each output gradient
+/// spreads to the nine inputs it read.
+fn spread(geometry: &Geometry, kernel: &[f32], grad: &[f32], target: &mut impl RowsMut) {
+    let taps = geometry.column_taps();
+    for_each_row(geometry, |o, row, ky| {
+        let grad = &grad[o * geometry.out_width..][..geometry.out_width];
+        for (kx, tap) in taps.iter().enumerate() {
+            let target = &mut target.row_mut(tap.phase, row)[tap.source.clone()];
+            add_scaled(target, kernel[ky * 3 + kx], &grad[tap.out.clone()]);
+        }
+    });
+}
+
+/// Adds one plane's share of its channel's weight gradient to `kernel`: each tap's dot product
+/// of the output gradients and the inputs it read.
+fn correlate(geometry: &Geometry, input: &impl Rows, grad: &[f32], kernel: &mut [f64; 9]) {
+    let taps = geometry.column_taps();
+    for_each_row(geometry, |o, row, ky| {
+        let grad = &grad[o * geometry.out_width..][..geometry.out_width];
+        for (kx, tap) in taps.iter().enumerate() {
+            let source = &input.row(tap.phase, row)[tap.source.clone()];
+            let grad = &grad[tap.out.clone()];
+            kernel[ky * 3 + kx] += plane_sums(grad, source, |g, v| (g * v, 0.0)).0;
+        }
+    });
+}
+
 /// `[batch, channels, h, w]` convolved with `[channels, 1, 3, 3]` weights.
 pub(super) fn forward<B: HostMemory>(
     x: FloatTensor<B>,
@@ -209,26 +288,22 @@ pub(super) fn forward<B: HostMemory>(
     let geometry = Geometry::new(&B::shape(&x), stride);
     let (x, weight) = (B::values(x), B::values(weight));
     let (x, weight): (&[f32], &[f32]) = (&x, &weight);
-    let taps = geometry.column_taps();
-    let mut output = vec![0.0; geometry.batch * geometry.channels * geometry.out_plane()];
-    if geometry.out_plane() > 0 {
+    let (plane, out_plane) = (geometry.plane(), geometry.out_plane());
+    let mut output = B::zeros(geometry.output_shape());
+    if out_plane > 0 {
         output
-            .par_chunks_mut(geometry.out_plane())
+            .par_chunks_mut(out_plane)
+            .zip(x.par_chunks(plane))
             .enumerate()
-            .for_each(|(index, out)| {
+            .for_each(|(index, (out, input))| {
                 let kernel = &weight[index % geometry.channels * 9..][..9];
-                let input =
-                    Phases::split(geometry, &x[index * geometry.plane()..][..geometry.plane()]);
-                for_each_row(&geometry, |o, row, ky| {
-                    let out = &mut out[o * geometry.out_width..][..geometry.out_width];
-                    for (kx, tap) in taps.iter().enumerate() {
-                        let source = &input.row(tap.phase, row)[tap.source.clone()];
-                        add_scaled(&mut out[tap.out.clone()], kernel[ky * 3 + kx], source);
-                    }
-                });
+                match geometry.stride {
+                    1 => convolve(&geometry, kernel, &geometry.rows(input), out),
+                    _ => convolve(&geometry, kernel, &Phases::split(geometry, input), out),
+                }
             });
     }
-    B::from_values(output, geometry.output_shape())
+    B::tensor(output)
 }
 
 /// Gradients of [`forward`] with respect to its input and its weights.
@@ -244,55 +319,50 @@ pub(super) fn backward<B: HostMemory>(
     let (x, weight, grad) = (B::values(x), B::values(weight), B::values(output_grad));
     let (x, weight, grad): (&[f32], &[f32], &[f32]) = (&x, &weight, &grad);
     let (plane, out_plane) = (geometry.plane(), geometry.out_plane());
-    let taps = geometry.column_taps();
 
-    // Input gradient: each output gradient spreads to the nine inputs it read, in its own plane.
-    let mut x_grad = vec![0.0; x.len()];
+    let mut x_grad = B::zeros(input_shape);
     if plane > 0 {
         x_grad
             .par_chunks_mut(plane)
+            .zip(grad.par_chunks(out_plane.max(1)))
             .enumerate()
-            .for_each(|(index, input_grad)| {
+            .for_each(|(index, (input_grad, grad))| {
                 let kernel = &weight[index % geometry.channels * 9..][..9];
-                let grad = &grad[index * out_plane..][..out_plane];
-                let mut phases = Phases::zeros(geometry);
-                for_each_row(&geometry, |o, row, ky| {
-                    let grad = &grad[o * geometry.out_width..][..geometry.out_width];
-                    for (kx, tap) in taps.iter().enumerate() {
-                        let target = &mut phases.row_mut(tap.phase, row)[tap.source.clone()];
-                        add_scaled(target, kernel[ky * 3 + kx], &grad[tap.out.clone()]);
-                    }
-                });
-                phases.add_to(input_grad);
+                if geometry.stride == 1 {
+                    spread(&geometry, kernel, grad, &mut geometry.rows(input_grad));
+                } else {
+                    let mut phases = Phases::zeros(geometry);
+                    spread(&geometry, kernel, grad, &mut phases);
+                    phases.write_to(input_grad);
+                }
             });
     }
 
-    // Weight gradient: per channel, each tap's dot product of output gradients and the inputs
-    // it read, over the batch.
     let weight_grad: Vec<f32> = (0..geometry.channels)
         .into_par_iter()
         .flat_map_iter(|channel| {
             let mut kernel = [0.0f64; 9];
             for sample in 0..geometry.batch {
                 let index = sample * geometry.channels + channel;
-                let input = Phases::split(geometry, &x[index * plane..][..plane]);
+                let input = &x[index * plane..][..plane];
                 let grad = &grad[index * out_plane..][..out_plane];
-                for_each_row(&geometry, |o, row, ky| {
-                    let grad = &grad[o * geometry.out_width..][..geometry.out_width];
-                    for (kx, tap) in taps.iter().enumerate() {
-                        let source = &input.row(tap.phase, row)[tap.source.clone()];
-                        let grad = &grad[tap.out.clone()];
-                        kernel[ky * 3 + kx] += plane_sums(grad, source, |g, v| (g * v, 0.0)).0;
-                    }
-                });
+                match geometry.stride {
+                    1 => correlate(&geometry, &geometry.rows(input), grad, &mut kernel),
+                    _ => correlate(
+                        &geometry,
+                        &Phases::split(geometry, input),
+                        grad,
+                        &mut kernel,
+                    ),
+                }
             }
             kernel.map(|t| t as f32)
         })
         .collect();
 
     (
-        B::from_values(x_grad, input_shape),
-        B::from_values(weight_grad, weight_shape),
+        B::tensor(x_grad),
+        B::from_values(&weight_grad, weight_shape),
     )
 }
 
@@ -331,15 +401,21 @@ mod tests {
     }
 
     #[test]
-    fn phases_split_and_add_back_every_column() {
-        for (width, stride) in [(1, 1), (5, 1), (1, 2), (5, 2), (6, 2)] {
-            let geometry = Geometry::new(&Shape::new([1, 1, 3, width]), stride);
-            let plane: Vec<f32> = (0..3 * width).map(|v| v as f32).collect();
+    fn phases_split_and_write_back_every_column() {
+        for width in [1, 2, 5, 6] {
+            let geometry = Geometry::new(&Shape::new([1, 1, 3, width]), 2);
+            let plane: Vec<f32> = (0..3 * width).map(|v| v as f32 + 1.0).collect();
             let phases = Phases::split(geometry, &plane);
-            let mut doubled = plane.clone();
-            phases.add_to(&mut doubled);
-            let expected: Vec<f32> = plane.iter().map(|v| 2.0 * v).collect();
-            assert_eq!(doubled, expected, "width {width}, stride {stride}");
+            for y in 0..3 {
+                let row = &plane[y * width..][..width];
+                let even: Vec<f32> = row.iter().step_by(2).copied().collect();
+                let odd: Vec<f32> = row.iter().skip(1).step_by(2).copied().collect();
+                assert_eq!(phases.row(0, y), even, "width {width}, row {y}");
+                assert_eq!(phases.row(1, y), odd, "width {width}, row {y}");
+            }
+            let mut written = vec![0.0; plane.len()];
+            phases.write_to(&mut written);
+            assert_eq!(written, plane, "width {width}");
         }
     }
 }

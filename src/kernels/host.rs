@@ -1,7 +1,7 @@
-//! Host memory of the CPU backends the kernels run on: their f32 tensors as slices, and slices
-//! back as tensors.
+//! Host memory of the CPU backends the kernels run on: their f32 tensors as slices to read, and
+//! the kernels' outputs written straight into tensor storage (no copy on the way back).
 
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 
 use burn::backend::Flex;
 use burn::backend::TensorMetadata;
@@ -9,19 +9,35 @@ use burn::backend::flex::{FlexTensor, Layout};
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::{Bytes, DType, Shape};
 
-/// A CPU backend whose f32 tensors the kernels read as slices.
+/// A CPU backend whose f32 tensors the kernels read and write as slices.
 pub trait HostMemory: burn::backend::Backend {
     /// A tensor's values in row-major order, borrowed where the backend allows it.
     type Values: Deref<Target = [f32]>;
+    /// A tensor's storage that a kernel writes its output into, row-major.
+    type Output: DerefMut<Target = [f32]>;
 
     /// The tensor's values, made contiguous first if they are not.
     fn values(tensor: FloatTensor<Self>) -> Self::Values;
 
-    /// A tensor of `shape` holding `values` (row-major).
-    fn from_values(values: Vec<f32>, shape: Shape) -> FloatTensor<Self>;
+    /// A zeroed output of `shape`.
+    fn zeros(shape: Shape) -> Self::Output;
+
+    /// The tensor's values as an output to overwrite: its own storage when nothing else holds
+    /// it (no allocation, no copy), a contiguous copy otherwise.
+    fn reuse(tensor: FloatTensor<Self>) -> Self::Output;
+
+    /// The tensor an output was written into.
+    fn tensor(output: Self::Output) -> FloatTensor<Self>;
 
     /// The tensor's shape.
     fn shape(tensor: &FloatTensor<Self>) -> Shape;
+
+    /// A tensor of `shape` holding `values` (row-major): for the small per-channel results.
+    fn from_values(values: &[f32], shape: Shape) -> FloatTensor<Self> {
+        let mut output = Self::zeros(shape);
+        output.copy_from_slice(values);
+        Self::tensor(output)
+    }
 }
 
 /// A contiguous f32 Flex tensor (its storage is shared, not copied).
@@ -37,19 +53,64 @@ impl Deref for FlexValues {
     }
 }
 
+/// A Flex tensor that owns all of its storage, contiguous from its start.
+pub struct FlexOutput(FlexTensor);
+
+impl FlexOutput {
+    /// Whether `tensor` can be written in place: unshared f32 storage that it covers exactly.
+    fn owns_its_storage(tensor: &FlexTensor) -> bool {
+        tensor.dtype() == DType::F32
+            && tensor.is_unique()
+            && tensor.layout().contiguous_offsets() == Some((0, tensor.storage::<f32>().len()))
+    }
+}
+
+impl Deref for FlexOutput {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        self.0.storage::<f32>()
+    }
+}
+
+impl DerefMut for FlexOutput {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        self.0
+            .try_storage_mut::<f32>()
+            .expect("an output owns its storage")
+    }
+}
+
 impl HostMemory for Flex {
     type Values = FlexValues;
+    type Output = FlexOutput;
 
     fn values(tensor: FlexTensor) -> FlexValues {
         FlexValues(tensor.to_contiguous())
     }
 
-    fn from_values(values: Vec<f32>, shape: Shape) -> FlexTensor {
-        FlexTensor::new(
+    fn zeros(shape: Shape) -> FlexOutput {
+        // A zeroed Vec comes from calloc: fresh pages need no clearing. (FlexTensor::zeros
+        // allocates bytes and then copies them once more to align them.)
+        let values = vec![0.0f32; shape.num_elements()];
+        FlexOutput(FlexTensor::new(
             Bytes::from_elems(values),
             Layout::contiguous(shape),
             DType::F32,
-        )
+        ))
+    }
+
+    fn reuse(tensor: FlexTensor) -> FlexOutput {
+        if FlexOutput::owns_its_storage(&tensor) {
+            return FlexOutput(tensor);
+        }
+        let mut output = Self::zeros(tensor.shape());
+        output.copy_from_slice(&Self::values(tensor));
+        output
+    }
+
+    fn tensor(output: FlexOutput) -> FlexTensor {
+        output.0
     }
 
     fn shape(tensor: &FlexTensor) -> Shape {
@@ -63,6 +124,19 @@ mod libtorch {
     use burn::backend::LibTorch;
     use burn::backend::libtorch::TchTensor;
 
+    /// The values of a contiguous f32 CPU tensor.
+    ///
+    /// # Safety
+    /// `tensor` must be a contiguous f32 CPU tensor.
+    unsafe fn slice(tensor: &tch::Tensor) -> &[f32] {
+        match tensor.numel() {
+            0 => &[],
+            // SAFETY: `len` f32 values at the data of a contiguous f32 tensor, which the
+            // borrow of `tensor` (a reference to its storage) keeps alive.
+            len => unsafe { std::slice::from_raw_parts(tensor.data_ptr() as *const f32, len) },
+        }
+    }
+
     /// A contiguous f32 CPU tensor of libtorch, read in place.
     pub struct TchValues(tch::Tensor);
 
@@ -70,31 +144,70 @@ mod libtorch {
         type Target = [f32];
 
         fn deref(&self) -> &[f32] {
-            let len = self.0.numel();
-            if len == 0 {
-                return &[];
-            }
-            // SAFETY: `values` made the tensor a contiguous f32 CPU tensor of `len` elements,
-            // which this value owns (a reference to its storage) for the slice's lifetime.
-            unsafe { std::slice::from_raw_parts(self.0.data_ptr() as *const f32, len) }
+            // SAFETY: `values` made the tensor a contiguous f32 CPU tensor.
+            unsafe { slice(&self.0) }
         }
+    }
+
+    /// A contiguous f32 CPU tensor of libtorch whose storage nothing else holds.
+    pub struct TchOutput(TchTensor);
+
+    impl Deref for TchOutput {
+        type Target = [f32];
+
+        fn deref(&self) -> &[f32] {
+            // SAFETY: `zeros` and `reuse` give contiguous f32 CPU tensors.
+            unsafe { slice(&self.0.tensor) }
+        }
+    }
+
+    impl DerefMut for TchOutput {
+        fn deref_mut(&mut self) -> &mut [f32] {
+            let len = self.0.tensor.numel();
+            if len == 0 {
+                return &mut [];
+            }
+            // SAFETY: a contiguous f32 CPU tensor of `len` elements (as for `deref`) whose
+            // storage nothing else holds, so this exclusive borrow is its only access.
+            unsafe { std::slice::from_raw_parts_mut(self.0.tensor.data_ptr() as *mut f32, len) }
+        }
+    }
+
+    /// Asserts what the kernels take: an f32 tensor on the CPU.
+    fn check(tensor: &tch::Tensor) {
+        assert!(
+            tensor.kind() == tch::Kind::Float && tensor.device() == tch::Device::Cpu,
+            "the kernels run on f32 CPU tensors"
+        );
     }
 
     impl HostMemory for LibTorch {
         type Values = TchValues;
+        type Output = TchOutput;
 
         fn values(tensor: TchTensor) -> TchValues {
-            let tensor = tensor.tensor;
-            assert!(
-                tensor.kind() == tch::Kind::Float && tensor.device() == tch::Device::Cpu,
-                "the kernels run on f32 CPU tensors"
-            );
-            TchValues(tensor.contiguous())
+            check(&tensor.tensor);
+            TchValues(tensor.tensor.contiguous())
         }
 
-        fn from_values(values: Vec<f32>, shape: Shape) -> TchTensor {
+        fn zeros(shape: Shape) -> TchOutput {
             let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
-            TchTensor::new(tch::Tensor::from_slice(&values).reshape(dims))
+            TchOutput(TchTensor::new(tch::Tensor::zeros(
+                dims,
+                (tch::Kind::Float, tch::Device::Cpu),
+            )))
+        }
+
+        fn reuse(tensor: TchTensor) -> TchOutput {
+            check(&tensor.tensor);
+            if tensor.can_mut() && tensor.tensor.is_contiguous() {
+                return TchOutput(tensor);
+            }
+            TchOutput(TchTensor::new(tensor.tensor.contiguous().copy()))
+        }
+
+        fn tensor(output: TchOutput) -> TchTensor {
+            output.0
         }
 
         fn shape(tensor: &TchTensor) -> Shape {

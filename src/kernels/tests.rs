@@ -178,3 +178,71 @@ fn the_kernels_run_on_cpu_training_devices_only() {
         &tensor(&Device::flex().autodiff()).cast(burn::tensor::FloatDType::F16)
     ));
 }
+
+#[test]
+fn the_input_gradient_overwrites_only_an_output_gradient_nothing_else_holds() {
+    // (a + b) * w: the sum's backward hands the same gradient tensor to both of its inputs, so
+    // batch norm's backward (a's) must not write its input gradient over it: b's gradient is w.
+    for (name, device) in devices() {
+        let shape = [2, 3, 4, 5];
+        let x = Tensor::<4>::from_data(data(shape, -1.0, 1.0), &device).require_grad();
+        let b = Tensor::<4>::from_data(data(shape, -1.0, 1.0), &device).require_grad();
+        let gamma = Tensor::<1>::ones([3], &device).require_grad();
+        let beta = Tensor::<1>::zeros([3], &device).require_grad();
+        let weights = data(shape, -1.0, 1.0);
+        let a = batch_norm_train(x.clone(), gamma, beta, EPSILON, true).output;
+        let loss = ((a + b.clone()) * Tensor::<4>::from_data(weights.clone(), &device)).sum();
+        let grads = loss.backward();
+        assert!(x.grad(&grads).is_some(), "{name}: no input gradient");
+        let expected: Vec<f32> = weights.convert::<f32>().try_into_vec().unwrap();
+        assert_close(
+            &format!("{name}: b's gradient"),
+            &values(b.grad(&grads).unwrap()),
+            &expected,
+            0.0,
+        );
+    }
+}
+
+#[test]
+fn an_output_is_the_tensors_own_storage_only_when_unshared() {
+    use burn::backend::flex::FlexTensor;
+
+    let data = || TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 1, 2, 2]);
+    let unique = FlexTensor::from_data(data());
+    let storage = unique.storage::<f32>().as_ptr();
+    assert_eq!(Flex::reuse(unique).as_ptr(), storage, "flex: unshared");
+
+    let shared = FlexTensor::from_data(data());
+    let kept = shared.clone();
+    Flex::reuse(shared).fill(0.0);
+    assert_eq!(&*Flex::values(kept), &[1.0, 2.0, 3.0, 4.0], "flex: shared");
+
+    // A view into a larger storage is copied: its storage holds other values too.
+    let view = FlexTensor::from_data(data()).narrow(3, 0, 1);
+    assert_eq!(&*Flex::reuse(view), &[1.0, 3.0], "flex: view");
+
+    #[cfg(feature = "libtorch")]
+    {
+        use burn::backend::LibTorch;
+        use burn::backend::libtorch::TchTensor;
+
+        let tensor = || TchTensor::new(tch::Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]));
+        let unique = tensor();
+        let storage = unique.tensor.data_ptr() as *const f32;
+        assert_eq!(
+            LibTorch::reuse(unique).as_ptr(),
+            storage,
+            "libtorch: unshared"
+        );
+
+        let shared = tensor();
+        let kept = shared.clone();
+        LibTorch::reuse(shared).fill(0.0);
+        assert_eq!(
+            &*LibTorch::values(kept),
+            &[1.0, 2.0, 3.0, 4.0],
+            "libtorch: shared"
+        );
+    }
+}
