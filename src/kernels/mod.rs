@@ -1,15 +1,16 @@
 //! CPU training kernels for the network's convolution + batch norm unit, as a burn backend
 //! extension with its own backward: training batch norm fused with the ReLU6 that follows it,
-//! and the 3x3 depthwise convolution. burn's CPU backends run both as generic compositions of
-//! tensor operations (batch norm: channel-major copies and about four passes forward, eight
-//! backward; the depthwise weight gradient: a loop over the groups); these take one or two
-//! passes over the map, multi-threaded.
+//! and the 3x3 convolution of the depthwise layers and the stem. burn's CPU backends run them
+//! as generic compositions of tensor operations (batch norm: channel-major copies and about
+//! four passes forward, eight backward; the depthwise weight gradient: a loop over the groups;
+//! the stem: an unfolded copy of the input for a matrix product); these take one or two passes
+//! over the map, multi-threaded.
 //!
 //! They run on autodiff devices over Flex and over LibTorch's CPU device, in f32
 //! ([`runs_on`]); every other device (wgpu, CUDA) keeps burn's own operations.
 
 mod batch_norm;
-mod depthwise;
+mod conv3x3;
 mod host;
 mod sums;
 
@@ -42,12 +43,13 @@ pub trait TrainingKernels: burn::backend::Backend {
         activate: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
-    /// The 3x3 depthwise convolution (padding 1, no bias) of `[batch, channels, h, w]` with
-    /// `[channels, 1, 3, 3]` weights.
-    fn depthwise_conv3x3(
+    /// The 3x3 convolution (padding 1, no bias) of `[batch, in_channels, h, w]` with
+    /// `[out_channels, in_channels / groups, 3, 3]` weights in `groups` groups.
+    fn conv3x3(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         stride: usize,
+        groups: usize,
     ) -> FloatTensor<Self>;
 }
 
@@ -65,12 +67,13 @@ macro_rules! host_kernels {
                 batch_norm::forward::<Self>(x, gamma, beta, epsilon, activate)
             }
 
-            fn depthwise_conv3x3(
+            fn conv3x3(
                 x: FloatTensor<Self>,
                 weight: FloatTensor<Self>,
                 stride: usize,
+                groups: usize,
             ) -> FloatTensor<Self> {
-                depthwise::forward::<Self>(x, weight, stride)
+                conv3x3::forward::<Self>(x, weight, stride, groups)
             }
         }
     };
@@ -164,17 +167,18 @@ impl<B: HostMemory, C: CheckpointStrategy> TrainingKernels for Autodiff<B, C> {
         )
     }
 
-    fn depthwise_conv3x3(
+    fn conv3x3(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         stride: usize,
+        groups: usize,
     ) -> FloatTensor<Self> {
         /// The input and weights, which both gradients read.
         #[derive(Debug)]
-        struct DepthwiseBackward;
+        struct Conv3x3Backward;
 
-        impl<B: HostMemory> Backward<B, 2> for DepthwiseBackward {
-            type State = (FloatTensor<B>, FloatTensor<B>, usize);
+        impl<B: HostMemory> Backward<B, 2> for Conv3x3Backward {
+            type State = (FloatTensor<B>, FloatTensor<B>, usize, usize);
 
             fn backward(
                 self,
@@ -184,24 +188,27 @@ impl<B: HostMemory, C: CheckpointStrategy> TrainingKernels for Autodiff<B, C> {
             ) {
                 let [node_x, node_weight] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
-                let (x, weight, stride) = ops.state;
-                let (x_grad, weight_grad) = depthwise::backward::<B>(x, weight, stride, grad);
-                for (node, grad) in [(node_x, x_grad), (node_weight, weight_grad)] {
-                    if let Some(node) = node {
-                        grads.register::<B>(node.id, grad);
-                    }
+                let (x, weight, stride, groups) = ops.state;
+                // The stem's input, the image, needs no gradient.
+                let (x_grad, weight_grad) =
+                    conv3x3::backward::<B>(x, weight, stride, groups, grad, node_x.is_some());
+                if let (Some(node), Some(grad)) = (node_x, x_grad) {
+                    grads.register::<B>(node.id, grad);
+                }
+                if let Some(node) = node_weight {
+                    grads.register::<B>(node.id, weight_grad);
                 }
             }
         }
 
-        let prepared = DepthwiseBackward
+        let prepared = Conv3x3Backward
             .prepare::<C>([x.node(), weight.node()])
             .compute_bound()
             .stateful();
         let (x, weight) = (x.into_primitive(), weight.into_primitive());
-        let output = depthwise::forward::<B>(x.clone(), weight.clone(), stride);
+        let output = conv3x3::forward::<B>(x.clone(), weight.clone(), stride, groups);
         match prepared {
-            OpsKind::Tracked(prep) => prep.finish((x, weight, stride), output),
+            OpsKind::Tracked(prep) => prep.finish((x, weight, stride, groups), output),
             OpsKind::UnTracked(prep) => prep.finish(output),
         }
     }
@@ -260,13 +267,14 @@ pub fn batch_norm_train(
     }
 }
 
-/// The 3x3 depthwise convolution with padding 1 and no bias, stride 1 or 2: `[batch, channels,
-/// h, w]` and `[channels, 1, 3, 3]` weights to `[batch, channels, ceil(h / stride), ceil(w /
-/// stride)]`. Only where [`runs_on`] holds for `input`.
-pub fn depthwise_conv3x3(input: Tensor<4>, weight: Tensor<4>, stride: usize) -> Tensor<4> {
-    Tensor::from_dispatch(<Dispatch as TrainingKernels>::depthwise_conv3x3(
+/// The 3x3 convolution with padding 1 and no bias, stride 1 or 2: `[batch, in_channels, h, w]`
+/// and `[out_channels, in_channels / groups, 3, 3]` weights in `groups` groups to `[batch,
+/// out_channels, ceil(h / stride), ceil(w / stride)]`. Only where [`runs_on`] holds for `input`.
+pub fn conv3x3(input: Tensor<4>, weight: Tensor<4>, stride: usize, groups: usize) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as TrainingKernels>::conv3x3(
         input.into_dispatch(),
         weight.into_dispatch(),
         stride,
+        groups,
     ))
 }

@@ -121,48 +121,61 @@ fn fused_batch_norm_equals_burns_batch_norm_then_relu6() {
 }
 
 #[test]
-fn depthwise_convolution_equals_burns_grouped_convolution() {
+fn the_3x3_convolution_equals_burns_grouped_convolution() {
+    // (input shape, stride, output channels, groups): depthwise, dense as the stem, grouped.
     let cases = [
-        ([1, 5, 1, 1], 1),
-        ([1, 5, 1, 1], 2),
-        ([2, 13, 7, 9], 2),
-        ([3, 9, 8, 6], 1),
-        ([2, 3, 2, 3], 2),
-        ([1, 4, 16, 11], 2),
+        ([1, 5, 1, 1], 1, 5, 5),
+        ([1, 5, 1, 1], 2, 5, 5),
+        ([2, 13, 7, 9], 2, 13, 13),
+        ([3, 9, 8, 6], 1, 9, 9),
+        ([2, 3, 2, 3], 2, 3, 3),
+        ([1, 4, 16, 11], 2, 4, 4),
+        ([2, 3, 9, 12], 2, 5, 1),
+        ([1, 3, 6, 5], 1, 4, 1),
+        ([2, 6, 5, 7], 2, 4, 2),
     ];
     for (name, device) in devices() {
-        for (shape, stride) in cases {
-            let channels = shape[1];
+        for (shape, stride, out_channels, groups) in cases {
             let x = data(shape, -2.0, 2.0);
-            let weight = data([channels, 1, 3, 3], -1.0, 1.0);
+            let weight = data([out_channels, shape[1] / groups, 3, 3], -1.0, 1.0);
             let out_shape = [
                 shape[0],
-                channels,
+                out_channels,
                 shape[2].div_ceil(stride),
                 shape[3].div_ceil(stride),
             ];
             let weights = data(out_shape, -1.0, 1.0);
-            let run = |kernel: bool| -> Results {
-                let x = Tensor::<4>::from_data(x.clone(), &device).require_grad();
-                let weight = Tensor::<4>::from_data(weight.clone(), &device).require_grad();
-                let output = if kernel {
-                    depthwise_conv3x3(x.clone(), weight.clone(), stride)
-                } else {
-                    let options = ConvOptions::new([stride, stride], [1, 1], [1, 1], channels);
-                    conv2d(x.clone(), weight.clone(), None, options)
+            // Without the input's gradient too, as for the stem (its input is the image).
+            for input_grad in [true, false] {
+                let case = format!("{name} {shape:?} stride {stride} groups {groups}");
+                let run = |kernel: bool| -> Results {
+                    let x = Tensor::<4>::from_data(x.clone(), &device);
+                    let x = if input_grad { x.require_grad() } else { x };
+                    let weight = Tensor::<4>::from_data(weight.clone(), &device).require_grad();
+                    let output = if kernel {
+                        conv3x3(x.clone(), weight.clone(), stride, groups)
+                    } else {
+                        let options = ConvOptions::new([stride, stride], [1, 1], [1, 1], groups);
+                        conv2d(x.clone(), weight.clone(), None, options)
+                    };
+                    assert_eq!(output.dims(), out_shape, "{case}");
+                    let weights = Tensor::<4>::from_data(weights.clone(), &device);
+                    let grads = (output.clone() * weights).sum().backward();
+                    let mut results = vec![
+                        ("output", values(output)),
+                        ("weight gradient", values(weight.grad(&grads).unwrap())),
+                    ];
+                    match x.grad(&grads) {
+                        Some(grad) => results.push(("x gradient", values(grad))),
+                        None => assert!(!input_grad, "{case}: no input gradient"),
+                    }
+                    results
                 };
-                assert_eq!(output.dims(), out_shape, "{name} {shape:?} stride {stride}");
-                let weights = Tensor::<4>::from_data(weights.clone(), &device);
-                let grads = (output.clone() * weights).sum().backward();
-                vec![
-                    ("output", values(output)),
-                    ("x gradient", values(x.grad(&grads).unwrap())),
-                    ("weight gradient", values(weight.grad(&grads).unwrap())),
-                ]
-            };
-            for ((what, actual), (_, expected)) in run(true).iter().zip(&run(false)) {
-                let what = format!("{name} {shape:?} stride {stride}: {what}");
-                assert_close(&what, actual, expected, 2e-5);
+                let (kernel, burn) = (run(true), run(false));
+                assert_eq!(kernel.len(), burn.len(), "{case}: gradients");
+                for ((what, actual), (_, expected)) in kernel.iter().zip(&burn) {
+                    assert_close(&format!("{case}: {what}"), actual, expected, 2e-5);
+                }
             }
         }
     }

@@ -96,14 +96,15 @@ impl ConvBn {
         }
     }
 
-    /// The convolution as training runs it: the crate's depthwise kernel where it applies, 1x1
+    /// The convolution as training runs it: the crate's 3x3 kernel where it applies, 1x1
     /// convolutions as matrix products, others as burn's convolution.
     fn convolve_training(&self, input: Tensor<4>) -> Tensor<4> {
         #[cfg(feature = "train")]
-        if let Some(stride) = self.depthwise_stride()
+        if let Some(stride) = self.direct_3x3_stride()
             && crate::kernels::runs_on(&input)
         {
-            return crate::kernels::depthwise_conv3x3(input, self.conv.weight.val(), stride);
+            let weight = self.conv.weight.val();
+            return crate::kernels::conv3x3(input, weight, stride, self.conv.groups);
         }
         let pointwise_conv =
             self.conv.kernel_size == [1, 1] && self.conv.stride == [1, 1] && self.conv.groups == 1;
@@ -114,20 +115,23 @@ impl ConvBn {
         }
     }
 
-    /// The stride of this unit's convolution if it is a 3x3 depthwise one (padding 1, stride 1
-    /// or 2 both ways), which the crate's kernel computes.
+    /// The stride of this unit's convolution if the crate's 3x3 kernel computes it: 3x3 with
+    /// padding 1, stride 1 or 2 both ways, no bias, and few input channels per group (the
+    /// depthwise layers' one, the stem's three). With many, burn's convolution (a matrix
+    /// product over the unfolded input) is the faster one.
     #[cfg(feature = "train")]
-    fn depthwise_stride(&self) -> Option<usize> {
-        let [out_channels, in_per_group, ..] = self.conv.weight.dims();
+    fn direct_3x3_stride(&self) -> Option<usize> {
+        /// Input channels per group up to which the direct kernel beats the matrix product.
+        const MAX_INPUTS_PER_GROUP: usize = 4;
+        let [_, in_per_group, ..] = self.conv.weight.dims();
         let [stride_y, stride_x] = self.conv.stride;
-        let depthwise = self.conv.kernel_size == [3, 3]
-            && in_per_group == 1
-            && self.conv.groups == out_channels
+        let direct = self.conv.kernel_size == [3, 3]
+            && in_per_group <= MAX_INPUTS_PER_GROUP
             && self.conv.dilation == [1, 1]
             && self.conv.bias.is_none()
             && stride_y == stride_x
             && matches!(stride_y, 1 | 2);
-        depthwise.then_some(stride_y)
+        direct.then_some(stride_y)
     }
 
     /// Inference: batch norm with its running statistics is an affine map per channel, folded

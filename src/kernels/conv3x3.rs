@@ -1,7 +1,8 @@
-//! The 3x3 depthwise convolution with padding 1 (stride 1 or 2), as the network's inverted
-//! residual blocks use it, computed directly per channel plane: forward, input gradient and
-//! weight gradient each in one pass, without burn's per-group loop. Multi-threaded over planes
-//! (channels for the weight gradient).
+//! The 3x3 convolution with padding 1 (stride 1 or 2), bias-free, as the network's depthwise
+//! convolutions (a group per channel) and its stem (three input channels) use it, computed
+//! directly on channel planes: forward, input gradient and weight gradient, without burn's
+//! per-group loop or the unfolded copy of the input its matrix product needs. Multi-threaded
+//! over (sample, group) units.
 //!
 //! Every inner loop runs over contiguous slices, so that the compiler vectorises it: at stride 2
 //! a plane's columns are first split into its even and odd columns ("phases"), after which each
@@ -16,11 +17,13 @@ use super::sums::plane_sums;
 use burn::backend::tensor::FloatTensor;
 use burn::prelude::Shape;
 
-/// The geometry of one depthwise convolution: input planes and their output planes.
+/// The geometry of one convolution: input planes, their output planes and the groups.
 #[derive(Clone, Copy, Debug)]
 struct Geometry {
     batch: usize,
-    channels: usize,
+    in_channels: usize,
+    out_channels: usize,
+    groups: usize,
     height: usize,
     width: usize,
     out_height: usize,
@@ -38,15 +41,28 @@ struct ColumnTap {
 }
 
 impl Geometry {
-    fn new(input: &Shape, stride: usize) -> Self {
+    /// `input` is `[batch, in_channels, h, w]`, `weight` `[out_channels, in_channels / groups,
+    /// 3, 3]`.
+    fn new(input: &Shape, weight: &Shape, stride: usize, groups: usize) -> Self {
         assert!(
             stride == 1 || stride == 2,
-            "the depthwise kernel takes stride 1 or 2, not {stride}"
+            "the 3x3 kernel takes stride 1 or 2, not {stride}"
         );
-        let [batch, channels, height, width] = input.dims();
+        let [batch, in_channels, height, width] = input.dims();
+        let [out_channels, in_per_group, kernel_h, kernel_w] = weight.dims();
+        assert!(
+            kernel_h == 3
+                && kernel_w == 3
+                && groups > 0
+                && in_channels == in_per_group * groups
+                && out_channels % groups == 0,
+            "weights {weight:?} in {groups} groups do not fit the input {input:?}"
+        );
         Self {
             batch,
-            channels,
+            in_channels,
+            out_channels,
+            groups,
             height,
             width,
             // Padding 1 and a 3-wide kernel: floor((n + 2 - 3) / s) + 1 = ceil(n / s).
@@ -54,6 +70,27 @@ impl Geometry {
             out_width: width.div_ceil(stride),
             stride,
         }
+    }
+
+    fn in_per_group(&self) -> usize {
+        self.in_channels / self.groups
+    }
+
+    fn out_per_group(&self) -> usize {
+        self.out_channels / self.groups
+    }
+
+    /// Values of one (sample, group) unit's input planes and of its output planes.
+    fn unit_sizes(&self) -> (usize, usize) {
+        (
+            self.in_per_group() * self.plane(),
+            self.out_per_group() * self.out_plane(),
+        )
+    }
+
+    /// The 3x3 kernel from input channel `input` of its group to output channel `out`.
+    fn kernel<'w>(&self, weight: &'w [f32], out: usize, input: usize) -> &'w [f32] {
+        &weight[(out * self.in_per_group() + input) * 9..][..9]
     }
 
     fn plane(&self) -> usize {
@@ -65,7 +102,12 @@ impl Geometry {
     }
 
     fn output_shape(&self) -> Shape {
-        Shape::new([self.batch, self.channels, self.out_height, self.out_width])
+        Shape::new([
+            self.batch,
+            self.out_channels,
+            self.out_height,
+            self.out_width,
+        ])
     }
 
     /// The input row that kernel row `ky` reads for output row `o`, if inside the input.
@@ -220,6 +262,30 @@ impl RowsMut for Phases {
     }
 }
 
+/// An input plane as the taps read it: in place at stride 1, split into phases at stride 2.
+enum PlaneRows<'a> {
+    InPlace(Plane<&'a [f32]>),
+    Split(Phases),
+}
+
+impl<'a> PlaneRows<'a> {
+    fn of(geometry: &Geometry, plane: &'a [f32]) -> Self {
+        match geometry.stride {
+            1 => Self::InPlace(geometry.rows(plane)),
+            _ => Self::Split(Phases::split(*geometry, plane)),
+        }
+    }
+}
+
+impl Rows for PlaneRows<'_> {
+    fn row(&self, phase: usize, y: usize) -> &[f32] {
+        match self {
+            Self::InPlace(plane) => plane.row(phase, y),
+            Self::Split(phases) => phases.row(phase, y),
+        }
+    }
+}
+
 /// Calls `visit(output row, input row, kernel row)` for every kernel row that reads inside
 /// the input.
 fn for_each_row(geometry: &Geometry, mut visit: impl FnMut(usize, usize, usize)) {
@@ -240,7 +306,7 @@ fn add_scaled(target: &mut [f32], scale: f32, values: &[f32]) {
     }
 }
 
-/// One output plane (zeroed) from one input plane and its channel's 3x3 `kernel`.
+/// Adds one input plane convolved with `kernel` to the output plane `out`.
 fn convolve(geometry: &Geometry, kernel: &[f32], input: &impl Rows, out: &mut [f32]) {
     let taps = geometry.column_taps();
     for_each_row(geometry, |o, row, ky| {
@@ -252,8 +318,8 @@ fn convolve(geometry: &Geometry, kernel: &[f32], input: &impl Rows, out: &mut [f
     });
 }
 
-/// One plane's input gradient (accumulated into the zeroed `target`): each output gradient
-/// spreads to the nine inputs it read.
+/// Adds one output plane's gradient, through `kernel`, to one input plane's gradient in
+/// `target`: each output gradient spreads to the nine inputs it read.
 fn spread(geometry: &Geometry, kernel: &[f32], grad: &[f32], target: &mut impl RowsMut) {
     let taps = geometry.column_taps();
     for_each_row(geometry, |o, row, ky| {
@@ -265,9 +331,9 @@ fn spread(geometry: &Geometry, kernel: &[f32], grad: &[f32], target: &mut impl R
     });
 }
 
-/// Adds one plane's share of its channel's weight gradient to `kernel`: each tap's dot product
-/// of the output gradients and the inputs it read.
-fn correlate(geometry: &Geometry, input: &impl Rows, grad: &[f32], kernel: &mut [f64; 9]) {
+/// Adds one (input plane, output plane) pair's share of their kernel's gradient to `kernel`
+/// (nine values): each tap's dot product of the output gradients and the inputs it read.
+fn correlate(geometry: &Geometry, input: &impl Rows, grad: &[f32], kernel: &mut [f64]) {
     let taps = geometry.column_taps();
     for_each_row(geometry, |o, row, ky| {
         let grad = &grad[o * geometry.out_width..][..geometry.out_width];
@@ -279,89 +345,118 @@ fn correlate(geometry: &Geometry, input: &impl Rows, grad: &[f32], kernel: &mut 
     });
 }
 
-/// `[batch, channels, h, w]` convolved with `[channels, 1, 3, 3]` weights.
+/// `[batch, in_channels, h, w]` convolved with `[out_channels, in_channels / groups, 3, 3]`
+/// weights in `groups` groups.
 pub(super) fn forward<B: HostMemory>(
     x: FloatTensor<B>,
     weight: FloatTensor<B>,
     stride: usize,
+    groups: usize,
 ) -> FloatTensor<B> {
-    let geometry = Geometry::new(&B::shape(&x), stride);
+    let geometry = Geometry::new(&B::shape(&x), &B::shape(&weight), stride, groups);
     let (x, weight) = (B::values(x), B::values(weight));
     let (x, weight): (&[f32], &[f32]) = (&x, &weight);
-    let (plane, out_plane) = (geometry.plane(), geometry.out_plane());
+    let (unit_input, unit_output) = geometry.unit_sizes();
     let mut output = B::zeros(geometry.output_shape());
-    if out_plane > 0 {
+    if unit_output > 0 {
         output
-            .par_chunks_mut(out_plane)
-            .zip(x.par_chunks(plane))
+            .par_chunks_mut(unit_output)
+            .zip(x.par_chunks(unit_input))
             .enumerate()
-            .for_each(|(index, (out, input))| {
-                let kernel = &weight[index % geometry.channels * 9..][..9];
-                match geometry.stride {
-                    1 => convolve(&geometry, kernel, &geometry.rows(input), out),
-                    _ => convolve(&geometry, kernel, &Phases::split(geometry, input), out),
+            .for_each(|(unit, (out, input))| {
+                let first_out = unit % groups * geometry.out_per_group();
+                let inputs: Vec<PlaneRows> = input
+                    .chunks(geometry.plane())
+                    .map(|plane| PlaneRows::of(&geometry, plane))
+                    .collect();
+                for (o, out) in out.chunks_mut(geometry.out_plane()).enumerate() {
+                    for (i, input) in inputs.iter().enumerate() {
+                        let kernel = geometry.kernel(weight, first_out + o, i);
+                        convolve(&geometry, kernel, input, out);
+                    }
                 }
             });
     }
     B::tensor(output)
 }
 
-/// Gradients of [`forward`] with respect to its input and its weights.
+/// Gradients of [`forward`] with respect to its input (when `input_grad`) and its weights.
 pub(super) fn backward<B: HostMemory>(
     x: FloatTensor<B>,
     weight: FloatTensor<B>,
     stride: usize,
+    groups: usize,
     output_grad: FloatTensor<B>,
-) -> (FloatTensor<B>, FloatTensor<B>) {
+    input_grad: bool,
+) -> (Option<FloatTensor<B>>, FloatTensor<B>) {
     let input_shape = B::shape(&x);
     let weight_shape = B::shape(&weight);
-    let geometry = Geometry::new(&input_shape, stride);
+    let geometry = Geometry::new(&input_shape, &weight_shape, stride, groups);
     let (x, weight, grad) = (B::values(x), B::values(weight), B::values(output_grad));
     let (x, weight, grad): (&[f32], &[f32], &[f32]) = (&x, &weight, &grad);
-    let (plane, out_plane) = (geometry.plane(), geometry.out_plane());
+    let (unit_input, unit_output) = geometry.unit_sizes();
+    let group_weights = geometry.out_per_group() * geometry.in_per_group() * 9;
 
-    let mut x_grad = B::zeros(input_shape);
-    if plane > 0 {
-        x_grad
-            .par_chunks_mut(plane)
-            .zip(grad.par_chunks(out_plane.max(1)))
-            .enumerate()
-            .for_each(|(index, (input_grad, grad))| {
-                let kernel = &weight[index % geometry.channels * 9..][..9];
-                if geometry.stride == 1 {
-                    spread(&geometry, kernel, grad, &mut geometry.rows(input_grad));
-                } else {
-                    let mut phases = Phases::zeros(geometry);
-                    spread(&geometry, kernel, grad, &mut phases);
-                    phases.write_to(input_grad);
-                }
-            });
-    }
-
-    let weight_grad: Vec<f32> = (0..geometry.channels)
-        .into_par_iter()
-        .flat_map_iter(|channel| {
-            let mut kernel = [0.0f64; 9];
-            for sample in 0..geometry.batch {
-                let index = sample * geometry.channels + channel;
-                let input = &x[index * plane..][..plane];
-                let grad = &grad[index * out_plane..][..out_plane];
-                match geometry.stride {
-                    1 => correlate(&geometry, &geometry.rows(input), grad, &mut kernel),
-                    _ => correlate(
-                        &geometry,
-                        &Phases::split(geometry, input),
-                        grad,
-                        &mut kernel,
-                    ),
-                }
+    // One (sample, group) unit: its share of the group's weight gradient, and its input
+    // gradient written into `input_grad`.
+    let unit_gradients = |unit: usize, input_grad: Option<&mut [f32]>| -> Vec<f64> {
+        let first_out = unit % groups * geometry.out_per_group();
+        let input = &x[unit * unit_input..][..unit_input];
+        let grad = &grad[unit * unit_output..][..unit_output];
+        let grads: Vec<&[f32]> = grad.chunks(geometry.out_plane()).collect();
+        let mut kernels = vec![0.0f64; group_weights];
+        for (i, plane) in input.chunks(geometry.plane()).enumerate() {
+            let rows = PlaneRows::of(&geometry, plane);
+            for (o, grad) in grads.iter().enumerate() {
+                let kernel = &mut kernels[(o * geometry.in_per_group() + i) * 9..][..9];
+                correlate(&geometry, &rows, grad, kernel);
             }
-            kernel.map(|t| t as f32)
-        })
-        .collect();
+        }
+        let Some(input_grad) = input_grad else {
+            return kernels;
+        };
+        for (i, target) in input_grad.chunks_mut(geometry.plane()).enumerate() {
+            let kernel = |o: usize| geometry.kernel(weight, first_out + o, i);
+            if geometry.stride == 1 {
+                let mut rows = geometry.rows(target);
+                for (o, grad) in grads.iter().enumerate() {
+                    spread(&geometry, kernel(o), grad, &mut rows);
+                }
+            } else {
+                let mut phases = Phases::zeros(geometry);
+                for (o, grad) in grads.iter().enumerate() {
+                    spread(&geometry, kernel(o), grad, &mut phases);
+                }
+                phases.write_to(target);
+            }
+        }
+        kernels
+    };
 
+    let units = geometry.batch * groups;
+    let mut x_grad = input_grad.then(|| B::zeros(input_shape));
+    let shares: Vec<Vec<f64>> = match x_grad.as_deref_mut() {
+        Some(x_grad) if unit_input > 0 => x_grad
+            .par_chunks_mut(unit_input)
+            .enumerate()
+            .map(|(unit, input_grad)| unit_gradients(unit, Some(input_grad)))
+            .collect(),
+        _ => (0..units)
+            .into_par_iter()
+            .map(|unit| unit_gradients(unit, None))
+            .collect(),
+    };
+    // Summed in unit order, so the result does not depend on the threads.
+    let mut weight_grad = vec![0.0f64; geometry.out_channels * geometry.in_per_group() * 9];
+    for (unit, share) in shares.iter().enumerate() {
+        let group = &mut weight_grad[unit % groups * group_weights..][..group_weights];
+        for (total, value) in group.iter_mut().zip(share) {
+            *total += value;
+        }
+    }
+    let weight_grad: Vec<f32> = weight_grad.iter().map(|&v| v as f32).collect();
     (
-        B::tensor(x_grad),
+        x_grad.map(B::tensor),
         B::from_values(&weight_grad, weight_shape),
     )
 }
@@ -370,12 +465,17 @@ pub(super) fn backward<B: HostMemory>(
 mod tests {
     use super::*;
 
+    /// One 3x3 kernel for the one-channel planes of the tests.
+    fn weights() -> Shape {
+        Shape::new([1, 1, 3, 3])
+    }
+
     #[test]
     fn column_taps_read_inside_the_row_only_and_every_such_read() {
         // Every (output column, kernel column) pair the taps give reads the input column
         // o * stride + kx - 1, inside the row, and every such pair inside the row is given.
         for (width, stride) in [(1, 1), (1, 2), (2, 2), (7, 1), (7, 2), (6, 2), (3, 2)] {
-            let geometry = Geometry::new(&Shape::new([1, 1, 1, width]), stride);
+            let geometry = Geometry::new(&Shape::new([1, 1, 1, width]), &weights(), stride, 1);
             let mut given = Vec::new();
             for (kx, tap) in geometry.column_taps().iter().enumerate() {
                 assert_eq!(tap.out.len(), tap.source.len(), "{width}/{stride}");
@@ -403,7 +503,7 @@ mod tests {
     #[test]
     fn phases_split_and_write_back_every_column() {
         for width in [1, 2, 5, 6] {
-            let geometry = Geometry::new(&Shape::new([1, 1, 3, width]), 2);
+            let geometry = Geometry::new(&Shape::new([1, 1, 3, width]), &weights(), 2, 1);
             let plane: Vec<f32> = (0..3 * width).map(|v| v as f32 + 1.0).collect();
             let phases = Phases::split(geometry, &plane);
             for y in 0..3 {
