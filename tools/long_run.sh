@@ -38,19 +38,24 @@ if [ "${1:-}" = "--save" ]; then
     exit 0
 fi
 minutes=${1:?usage: tools/long_run.sh MINUTES | --save}
-cargo build --release --quiet
+# On LibTorch, the faster CPU backend for training (BENCHMARKS.md, "Training speed"); built
+# with the test command's features, so that both share one build.
+# shellcheck source=../libtorch.sh
+source ./libtorch.sh
+cargo build --release --quiet --features libtorch,wgpu
 ssdface="$CARGO_TARGET_DIR/release/ssdface"
 if [ ! -d "$run" ] && [ -d "$state" ]; then
     mkdir -p runs && cp -r "$state" "$run"
 fi
 if [ -d "$run" ]; then
-    "$ssdface" train --resume "$run" --max-minutes "$minutes"
+    "$ssdface" train --resume "$run" --backend libtorch --max-minutes "$minutes"
 else
     # The wide network from a random start on the teacher-labelled photos (the held-back tenth
     # excluded), validated on that tenth, with the schedule planned for 150 epochs.
     "$ssdface" train --model models/wide-stride8.json \
         --data labels/teacher/train --data labels/teacher/shanghaitech \
         --data labels/teacher/wider-test --data labels/teacher/caltech-webfaces \
-        --val labels/holdout/all --out "$run" --epochs 150 --max-minutes "$minutes"
+        --val labels/holdout/all --out "$run" --epochs 150 --backend libtorch \
+        --max-minutes "$minutes"
 fi
 save
