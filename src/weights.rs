@@ -26,7 +26,7 @@
 //! # }
 //! ```
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, DType};
@@ -72,6 +72,15 @@ pub enum WeightsError {
     /// The parameters do not fit the network their config describes, or are not a record.
     #[error("weights do not fit the network described by their config: {0}")]
     Record(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Some parameters are NaN or infinite: the file detects nothing (it comes from a training
+    /// run that diverged, or it is damaged).
+    #[error(
+        "weights hold {count} parameter values that are not finite numbers (NaN or infinite): they come from a training run that diverged, or the file is damaged"
+    )]
+    NotFinite {
+        /// How many values.
+        count: usize,
+    },
     /// The weights are for another network than the one asked for.
     #[error("weights are for another network: {0}")]
     Mismatch(String),
@@ -112,7 +121,7 @@ pub fn to_bytes(
 /// Read the config from weights bytes and build the model they fit, on `device`.
 pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<(SsdConfig, Ssd), WeightsError> {
     let (config, record) = split(bytes)?;
-    let model = load_record(config.init(device)?, record, false)?;
+    let model = load_record(&config, record, false, device)?;
     Ok((config, model))
 }
 
@@ -134,19 +143,44 @@ pub fn from_bytes_for(
         .into_iter()
         .zip(growable_parts(&found))
         .any(|((_, wanted), (_, stored))| wanted > stored);
-    load_record(expected.init(device)?, record, grows)
+    load_record(expected, record, grows, device)
 }
 
-/// `model` with the parameters of a burnpack `record`. With `allow_missing`, parameters the
-/// record lacks keep their initial values; every parameter the record has must still land.
-fn load_record(model: Ssd, record: &[u8], allow_missing: bool) -> Result<Ssd, WeightsError> {
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(record.to_vec()))
-        .map_err(|e| WeightsError::Record(e.into()))?
-        .cast_to_module_dtype()
-        .allow_partial(allow_missing);
-    model
-        .try_load_record(record)
-        .map_err(|e| WeightsError::Record(e.into()))
+/// The network `config` describes on `device`, with the parameters of a burnpack `record`, all
+/// of them finite. With `allow_missing`, parameters the record lacks keep their initial values;
+/// every parameter the record has must still land.
+fn load_record(
+    config: &SsdConfig,
+    record: &[u8],
+    allow_missing: bool,
+    device: &Device,
+) -> Result<Ssd, WeightsError> {
+    let load = |device: &Device| -> Result<Ssd, WeightsError> {
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(record.to_vec()))
+            .map_err(|e| WeightsError::Record(e.into()))?
+            .cast_to_module_dtype()
+            .allow_partial(allow_missing);
+        config
+            .init(device)?
+            .try_load_record(record)
+            .map_err(|e| WeightsError::Record(e.into()))
+    };
+    // The check reads every value, which a GPU device does only asynchronously (on WebGPU a
+    // synchronous read panics): it runs on a CPU copy, cheap at this network's size.
+    let cpu = Device::flex();
+    let on_cpu = load(&cpu)?;
+    let mut non_finite = NonFinite::default();
+    on_cpu.visit(&mut non_finite);
+    if non_finite.count > 0 {
+        return Err(WeightsError::NotFinite {
+            count: non_finite.count,
+        });
+    }
+    if *device == cpu {
+        Ok(on_cpu)
+    } else {
+        load(device)
+    }
 }
 
 /// Save weights to a file atomically: a crash mid-write leaves the old file, never half a file.
@@ -254,6 +288,19 @@ fn growable_parts(config: &SsdConfig) -> [(&'static str, usize); 2] {
     ]
 }
 
+/// Counts the float values (running statistics included) that are NaN or infinite.
+#[derive(Default)]
+struct NonFinite {
+    count: usize,
+}
+
+impl ModuleVisitor for NonFinite {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let values = param.val().into_data().convert::<f32>();
+        self.count += values.iter::<f32>().filter(|v| !v.is_finite()).count();
+    }
+}
+
 /// Casts every float parameter (running statistics included) to one dtype.
 struct CastFloats(DType);
 
@@ -287,6 +334,62 @@ mod tests {
             &device,
         );
         (device, config, model, input)
+    }
+
+    /// Multiplies the `target`-th float tensor the mapper meets (running statistics count)
+    /// by `factor`.
+    struct ScaleOne {
+        target: usize,
+        seen: usize,
+        factor: f32,
+    }
+
+    impl ModuleMapper for ScaleOne {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            self.seen += 1;
+            if self.seen - 1 != self.target {
+                return param;
+            }
+            let factor = self.factor;
+            param.map(|tensor| tensor.mul_scalar(factor))
+        }
+    }
+
+    #[test]
+    fn weights_with_values_that_are_not_finite_are_refused() {
+        let (device, config, model, _) = setup();
+        let mut count = NonFinite::default();
+        model.visit(&mut count);
+        assert_eq!(count.count, 0, "a new network is finite");
+        // The first float tensor the mapper meets and the last.
+        let tensors = {
+            let mut counter = ScaleOne {
+                target: usize::MAX,
+                seen: 0,
+                factor: 1.0,
+            };
+            model.clone().map(&mut counter);
+            counter.seen
+        };
+        for (target, factor) in [(0, f32::NAN), (tensors - 1, f32::INFINITY)] {
+            let mut poison = ScaleOne {
+                target,
+                seen: 0,
+                factor,
+            };
+            let poisoned = model.clone().map(&mut poison);
+            let bytes = to_bytes(&poisoned, &config, Precision::Full).unwrap();
+            let error = from_bytes(&bytes, &device).err();
+            assert!(
+                matches!(error, Some(WeightsError::NotFinite { count }) if count > 0),
+                "tensor {target} times {factor}: {error:?}"
+            );
+            let error = from_bytes_for(&bytes, &config, &device).err();
+            assert!(
+                matches!(error, Some(WeightsError::NotFinite { .. })),
+                "tensor {target} times {factor}, for a network: {error:?}"
+            );
+        }
     }
 
     #[test]

@@ -813,3 +813,54 @@ fn average_writes_the_mean_network_and_refuses_other_architectures() {
     );
     assert!(!dir.join("refused.ssdface").exists());
 }
+
+#[test]
+fn weights_that_are_not_finite_numbers_are_refused() {
+    /// Every float parameter times NaN: a training run that diverged.
+    struct Diverged;
+    impl burn::module::ModuleMapper for Diverged {
+        fn map_float<const D: usize>(
+            &mut self,
+            param: burn::module::Param<Tensor<D>>,
+        ) -> burn::module::Param<Tensor<D>> {
+            param.map(|tensor| tensor.mul_scalar(f32::NAN))
+        }
+    }
+    let dir = common::scratch("not_finite_weights");
+    let config = SsdConfig::new();
+    let model = burn::module::Module::map(config.init(&Device::flex()).unwrap(), &mut Diverged);
+    let diverged = dir.join("diverged.ssdface");
+    weights::save_file(&model, &config, Precision::Full, &diverged).unwrap();
+    let healthy = untrained_weights(&dir);
+    let photo = common::val_image(PHOTO);
+    let mean = dir.join("mean.ssdface");
+    for args in [
+        vec![
+            "detect",
+            photo.to_str().unwrap(),
+            "--weights",
+            diverged.to_str().unwrap(),
+        ],
+        vec![
+            "average",
+            healthy.to_str().unwrap(),
+            diverged.to_str().unwrap(),
+            "--out",
+            mean.to_str().unwrap(),
+        ],
+    ] {
+        let output = ssdface(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains("not finite numbers"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("diverged.ssdface"),
+            "{args:?} names no file: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    assert!(
+        !mean.exists(),
+        "average wrote a model from non-finite weights"
+    );
+}

@@ -24,7 +24,8 @@ impl ModelArgs {
     /// Load the model on `device`, with the input-size override applied to its config.
     pub fn load(&self, device: &Device) -> anyhow::Result<(SsdConfig, Ssd)> {
         let (config, model) = match &self.weights {
-            Some(path) => weights::load_file(path, device).context("cannot load weights")?,
+            Some(path) => weights::load_file(path, device)
+                .with_context(|| format!("cannot load weights from {}", path.display()))?,
             None => weights::from_bytes(DEFAULT_WEIGHTS, device)
                 .context("cannot load the bundled model")?,
         };
