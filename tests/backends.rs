@@ -14,7 +14,7 @@ use ssdface::data::FaceDataset;
 use ssdface::default_model::DEFAULT_WEIGHTS;
 use ssdface::detector::Detector;
 use ssdface::model::SsdConfig;
-use ssdface::photo::read_upright;
+use ssdface::photo::{DEFAULT_MAX_PIXELS, read_upright};
 use ssdface::preprocess::{ImageView, PixelFormat};
 use ssdface::train::{
     AugmentConfig, AugmentedDataset, DetectionBatch, DetectionBatcher, TrainConfig, TrainingModel,
@@ -167,7 +167,7 @@ fn compare_training_steps(config: TrainConfig, steps: usize) {
 
 #[test]
 fn detection_on_each_backend_equals_flex() {
-    let photo = read_upright(&common::val_image("maksssksksss10.jpg")).unwrap();
+    let photo = read_upright(&common::val_image("maksssksksss10.jpg"), DEFAULT_MAX_PIXELS).unwrap();
     let view = ImageView::new(
         photo.as_raw(),
         photo.width(),

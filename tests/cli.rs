@@ -864,3 +864,103 @@ fn weights_that_are_not_finite_numbers_are_refused() {
         "average wrote a model from non-finite weights"
     );
 }
+
+/// A JPEG of `width` x `height` pixels in one colour.
+fn plain_jpeg(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image::RgbImage::from_pixel(width, height, image::Rgb([120, 100, 90]))
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    bytes
+}
+
+#[test]
+fn photos_over_the_pixel_limit_and_named_pipes_are_refused_promptly() {
+    let dir = common::scratch("detect_limits");
+    let large = dir.join("large.jpg");
+    std::fs::write(&large, plain_jpeg(1200, 1000)).unwrap();
+    let pipe = dir.join("pipe.jpg");
+    let _ = std::fs::remove_file(&pipe);
+    let made = Command::new("mkfifo").arg(&pipe).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let whole = common::val_image(OTHER_PHOTO);
+    let (large, pipe, whole) = (
+        large.to_str().unwrap(),
+        pipe.to_str().unwrap(),
+        whole.to_str().unwrap(),
+    );
+
+    // 1.2 megapixels: within the default limit, over a limit of 1.
+    let output = ssdface_within(120, &["detect", large]);
+    common::assert_success(&output, "detect under the default limit");
+    let output = ssdface_within(120, &["detect", "--max-megapixels", "1", large, whole]);
+    common::assert_refused(
+        &output,
+        "1200x1000 pixels is more than the 1 megapixels",
+        "limit",
+    );
+    assert_eq!(stdout_json(&output).as_array().unwrap().len(), 1);
+    let output = ssdface_within(120, &["detect", "--max-megapixels", "0", whole]);
+    common::assert_refused(&output, "--max-megapixels", "a limit of 0");
+
+    // Reading a pipe would wait for a writer forever.
+    let output = ssdface_within(120, &["detect", pipe, whole]);
+    common::assert_refused(&output, "not a regular file", "a named pipe");
+    assert_eq!(stdout_json(&output).as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn training_and_evaluation_read_photos_as_detect_does() {
+    // A labelled photo stored sideways (EXIF orientation 6), then one cut short, then a named
+    // pipe.
+    let dir = common::scratch("dataset_photos");
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    // Stored 64 wide and 48 high, shown 48 wide and 64 high; the face is low in the upright
+    // photo, below row 48, where the stored size would clip it away.
+    std::fs::write(
+        images.join("sideways.jpg"),
+        with_exif_orientation(&plain_jpeg(64, 48), 6),
+    )
+    .unwrap();
+    let labels = "sideways.jpg\n1\n10 50 20 10 0 0 0 0 0 0\n";
+    std::fs::write(dir.join("labels.txt"), labels).unwrap();
+    let dataset = FaceDataset::open(std::slice::from_ref(&dir)).unwrap();
+    assert_eq!(
+        dataset.stats().kept(),
+        1,
+        "the face lies inside the upright photo"
+    );
+    let sample = dataset.load(0).unwrap();
+    assert_eq!(sample.image.dimensions(), (48, 64));
+
+    // Cut within its scan: the header is whole, the pixels are not.
+    let whole = std::fs::read(common::val_image(PHOTO)).unwrap();
+    std::fs::write(images.join("cut.jpg"), &whole[..whole.len() / 2]).unwrap();
+    let labels = "cut.jpg\n1\n10 10 20 20 0 0 0 0 0 0\n";
+    std::fs::write(dir.join("labels.txt"), labels).unwrap();
+    let error = FaceDataset::open(std::slice::from_ref(&dir))
+        .and_then(|dataset| dataset.load(0).map(|_| ()))
+        .unwrap_err();
+    assert!(error.to_string().contains("truncated JPEG"), "{error}");
+
+    let pipe = images.join("pipe.jpg");
+    let _ = std::fs::remove_file(&pipe);
+    assert!(
+        Command::new("mkfifo")
+            .arg(&pipe)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(
+        dir.join("labels.txt"),
+        "pipe.jpg\n1\n10 10 20 20 0 0 0 0 0 0\n",
+    )
+    .unwrap();
+    let error = FaceDataset::open(std::slice::from_ref(&dir)).unwrap_err();
+    assert!(error.to_string().contains("not a regular file"), "{error}");
+}

@@ -233,7 +233,7 @@ fn the_photo_path_never_panics() {
         png,
     ];
     let (read, refused) = fuzz("photos", &seeds, 5_000, 512, |bytes| {
-        let Ok(rgb) = photo::decode_upright(bytes) else {
+        let Ok(rgb) = photo::decode_upright(bytes, photo::DEFAULT_MAX_PIXELS) else {
             return false;
         };
         let (w, h) = rgb.dimensions();

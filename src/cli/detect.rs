@@ -54,6 +54,15 @@ pub struct DetectArgs {
     /// At most this many faces per image.
     #[arg(long, default_value_t = NmsConfig::default().max_detections, value_name = "N")]
     max_faces: usize,
+    /// Images with more pixels than this many million are refused before they are decoded
+    /// (a small file can claim a huge image); 1 to 10000.
+    #[arg(
+        long,
+        default_value_t = ssdface::photo::DEFAULT_MAX_PIXELS / 1_000_000,
+        value_name = "N",
+        value_parser = clap::value_parser!(u64).range(1..=10_000)
+    )]
+    max_megapixels: u64,
 }
 
 /// One image's result, as written in the JSON array.
@@ -102,7 +111,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
             failures += 1;
             progress.suspend(|| eprintln!("error: {}: {error:#}", path.display()));
         };
-        match detect_one(&detector, path) {
+        match detect_one(&detector, path, args.max_megapixels * 1_000_000) {
             Ok((result, rgb)) => {
                 // A drawing that cannot be written is reported; the detections are kept.
                 if let Some(out) = drawn.as_ref().map(|paths| &paths[index])
@@ -138,9 +147,13 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The faces of one photo, and its upright pixels for drawing.
-fn detect_one(detector: &Detector, path: &Path) -> anyhow::Result<(ImageResult, RgbImage)> {
-    let rgb = ssdface::photo::read_upright(path)?;
+/// The faces of one photo (of at most `max_pixels`), and its upright pixels for drawing.
+fn detect_one(
+    detector: &Detector,
+    path: &Path,
+    max_pixels: u64,
+) -> anyhow::Result<(ImageResult, RgbImage)> {
+    let rgb = ssdface::photo::read_upright(path, max_pixels)?;
     let (width, height) = rgb.dimensions();
     let view = ImageView::new(rgb.as_raw(), width, height, PixelFormat::Rgb)?;
     let faces = detector.detect(&view)?;

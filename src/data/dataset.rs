@@ -6,6 +6,7 @@ use image::RgbImage;
 
 use super::{LabelError, LabeledImage, read_labels};
 use crate::boxes::Corners;
+use crate::photo;
 
 /// An image with its face boxes in pixels.
 #[derive(Clone, Debug)]
@@ -110,7 +111,8 @@ impl FaceDataset {
     }
 
     fn entry(image: LabeledImage, stats: &mut DatasetStats) -> Result<Entry, DatasetError> {
-        let (w, h) = image::image_dimensions(&image.path).map_err(|e| DatasetError::Image {
+        // Labels are in the photo's pixels as shown upright, as `detect` reads it.
+        let (w, h) = photo::upright_dimensions(&image.path).map_err(|e| DatasetError::Image {
             path: image.path.clone(),
             message: e.to_string(),
         })?;
@@ -177,12 +179,13 @@ impl FaceDataset {
     /// Decode entry `index` with its kept faces.
     pub fn load(&self, index: usize) -> Result<Sample, DatasetError> {
         let entry = &self.entries[index];
-        let image: RgbImage = image::open(&entry.path)
-            .map_err(|e| DatasetError::Image {
+        // Upright, whole and of a bounded size, as `detect` reads photos.
+        let image = photo::read_upright(&entry.path, photo::DEFAULT_MAX_PIXELS).map_err(|e| {
+            DatasetError::Image {
                 path: entry.path.clone(),
                 message: e.to_string(),
-            })?
-            .to_rgb8();
+            }
+        })?;
         Ok(Sample {
             image,
             faces: entry.faces.clone(),
