@@ -112,6 +112,10 @@ pub fn write_submission(
                 p.score
             ));
         }
+        // Opening a named pipe for writing would wait for a reader forever.
+        if path.exists() && !path.is_file() {
+            return Err(written(not_a_file()));
+        }
         std::fs::write(&path, text).map_err(written)?;
     }
     Ok(())
@@ -125,10 +129,15 @@ pub fn read_submission(
     submission_files(dir, dataset)?
         .into_iter()
         .map(|path| {
-            let text = std::fs::read_to_string(&path).map_err(|source| SubmissionError::Read {
+            let read_error = |source| SubmissionError::Read {
                 path: path.clone(),
                 source,
-            })?;
+            };
+            // Reading a named pipe would wait for a writer forever.
+            if path.exists() && !path.is_file() {
+                return Err(read_error(not_a_file()));
+            }
+            let text = std::fs::read_to_string(&path).map_err(read_error)?;
             parse(&text).map_err(|(line, message)| SubmissionError::Malformed {
                 path,
                 line,
@@ -136,6 +145,11 @@ pub fn read_submission(
             })
         })
         .collect()
+}
+
+/// The error for a path that exists but is no regular file (a folder, a named pipe, a device).
+fn not_a_file() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file")
 }
 
 /// The boxes of one file, or the 1-based line and what is wrong with it.
@@ -237,6 +251,32 @@ mod tests {
         for folder in [folder, absolute] {
             std::fs::remove_dir_all(folder).unwrap();
         }
+    }
+
+    #[test]
+    fn a_named_pipe_as_a_submission_file_is_refused_not_waited_on() {
+        let folder = folder_listing("pipe-submission", &["x.jpg"]);
+        let dataset = FaceDataset::open(std::slice::from_ref(&folder)).unwrap();
+        let out = folder.join("predictions");
+        std::fs::create_dir_all(&out).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(out.join("x.txt"))
+            .status()
+            .unwrap();
+        assert!(made.success(), "mkfifo");
+        let error = read_submission(&out, &dataset).unwrap_err();
+        assert!(
+            matches!(&error, SubmissionError::Read { source, .. }
+            if source.to_string() == "not a regular file"),
+            "{error:?}"
+        );
+        let error = write_submission(&out, &dataset, &[vec![]]).unwrap_err();
+        assert!(
+            matches!(&error, SubmissionError::Write { source, .. }
+            if source.to_string() == "not a regular file"),
+            "{error:?}"
+        );
+        std::fs::remove_dir_all(folder).unwrap();
     }
 
     #[test]
