@@ -546,6 +546,36 @@ fn training_and_evaluation_refuse_numbers_out_of_range() {
 }
 
 #[test]
+fn a_new_run_never_writes_into_a_folder_holding_other_files() {
+    let val = common::data_dir().join("val");
+    let val = val.to_str().unwrap();
+    let out = common::scratch("train_out_not_a_run");
+    let plot = out.join("loss.png");
+    std::fs::write(&plot, b"the user's own plot").unwrap();
+    let file = out.join("a-file");
+    std::fs::write(&file, b"not a folder").unwrap();
+    for target in [&out, &file] {
+        let args = [
+            "train",
+            "--data",
+            val,
+            "--val",
+            val,
+            "--out",
+            target.to_str().unwrap(),
+        ];
+        let output = ssdface_within(60, &args);
+        common::assert_refused(
+            &output,
+            "is not an empty folder",
+            &target.display().to_string(),
+        );
+    }
+    assert_eq!(std::fs::read(&plot).unwrap(), b"the user's own plot");
+    assert!(!out.join("train_config.json").exists());
+}
+
+#[test]
 fn absurd_options_are_refused_with_a_clear_message() {
     let photo = common::val_image(PHOTO);
     let photo = photo.to_str().unwrap();

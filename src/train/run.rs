@@ -78,6 +78,10 @@ pub enum RunError {
     /// The run folder already holds a run.
     #[error("{0} already holds a training run: resume it with --resume, or choose another --out")]
     Exists(PathBuf),
+    /// The run folder is a file, or a folder with other files, which the run would overwrite
+    /// (its plots, its metrics).
+    #[error("{0} exists and is not an empty folder: a new run needs a new or empty --out")]
+    NotEmpty(PathBuf),
     /// `--resume` on a folder without a run.
     #[error("{0} holds no training run ({CONFIG_FILE} is missing)")]
     NotARun(PathBuf),
@@ -163,6 +167,12 @@ pub fn start(
     let deadline = deadline(max_minutes)?;
     if run.join(CONFIG_FILE).exists() {
         return Err(RunError::Exists(run.to_path_buf()));
+    }
+    let holds_something = |run: &Path| -> std::io::Result<bool> {
+        Ok(!run.is_dir() || std::fs::read_dir(run)?.next().is_some())
+    };
+    if run.exists() && holds_something(run).map_err(|e| file_error(run, e))? {
+        return Err(RunError::NotEmpty(run.to_path_buf()));
     }
     config
         .validate()
