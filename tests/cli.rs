@@ -576,6 +576,48 @@ fn a_new_run_never_writes_into_a_folder_holding_other_files() {
 }
 
 #[test]
+fn one_run_is_trained_by_one_process_at_a_time() {
+    let val = common::data_dir().join("val");
+    let val = val.to_str().unwrap();
+    let run = common::scratch("train_run_in_use");
+    // This test process stands in for a trainer holding the run.
+    let lock = std::fs::File::create(run.join(ssdface::train::LOCK_FILE)).unwrap();
+    lock.try_lock().unwrap();
+    let args = [
+        "train",
+        "--data",
+        val,
+        "--val",
+        val,
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    common::assert_refused(
+        &ssdface_within(60, &args),
+        "in use by another training",
+        "start",
+    );
+    assert!(!run.join("train_config.json").exists());
+    ssdface::train::TrainConfig::new()
+        .save(run.join("train_config.json"))
+        .unwrap();
+    let resume = ["train", "--resume", run.to_str().unwrap()];
+    common::assert_refused(
+        &ssdface_within(60, &resume),
+        "in use by another training",
+        "resume",
+    );
+    // Released (as when the trainer ends, however it ends), the run is anyone's again: the
+    // resume gets past the lock to the missing data file.
+    drop(lock);
+    common::assert_refused(
+        &ssdface_within(60, &resume),
+        "data.json",
+        "resume after release",
+    );
+}
+
+#[test]
 fn absurd_options_are_refused_with_a_clear_message() {
     let photo = common::val_image(PHOTO);
     let photo = photo.to_str().unwrap();

@@ -27,8 +27,8 @@ pub use metrics::{ApMetric, ImagesPerSecond, LossPart, LossPartMetric, names};
 pub use policy::{EpochEndPolicy, draw_curves};
 pub use report::{MessageSink, RunMessage, RunOutput};
 pub use run::{
-    BEST_WEIGHTS, CONFIG_FILE, LAST_WEIGHTS, RunData, RunError, RunReport, export_checkpoint,
-    load_checkpoint, resume, start,
+    BEST_WEIGHTS, CONFIG_FILE, LAST_WEIGHTS, LOCK_FILE, RunData, RunError, RunReport,
+    export_checkpoint, load_checkpoint, resume, start,
 };
 pub use schedule::DetectorSchedule;
 pub use step::{StepOutput, TrainingModel};

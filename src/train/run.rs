@@ -39,6 +39,8 @@ use crate::weights::{self, Precision};
 
 /// The run's settings file in its folder.
 pub const CONFIG_FILE: &str = "train_config.json";
+/// The file a training process holds locked while it trains the run (see [`RunLock`]).
+pub const LOCK_FILE: &str = "run.lock";
 /// The data folders of a run, saved so that `--resume` needs nothing else.
 pub const DATA_FILE: &str = "data.json";
 /// Weights of the best epoch by validation AP (f16).
@@ -82,6 +84,9 @@ pub enum RunError {
     /// (its plots, its metrics).
     #[error("{0} exists and is not an empty folder: a new run needs a new or empty --out")]
     NotEmpty(PathBuf),
+    /// Another process is training this run.
+    #[error("{0} is in use by another training process (started on it or resuming it)")]
+    InUse(PathBuf),
     /// `--resume` on a folder without a run.
     #[error("{0} holds no training run ({CONFIG_FILE} is missing)")]
     NotARun(PathBuf),
@@ -165,19 +170,29 @@ pub fn start(
     output: RunOutput,
 ) -> Result<RunReport, RunError> {
     let deadline = deadline(max_minutes)?;
-    if run.join(CONFIG_FILE).exists() {
-        return Err(RunError::Exists(run.to_path_buf()));
-    }
-    let holds_something = |run: &Path| -> std::io::Result<bool> {
-        Ok(!run.is_dir() || std::fs::read_dir(run)?.next().is_some())
-    };
-    if run.exists() && holds_something(run).map_err(|e| file_error(run, e))? {
+    if run.exists() && !run.is_dir() {
         return Err(RunError::NotEmpty(run.to_path_buf()));
     }
     config
         .validate()
         .map_err(|source| RunError::Config { file: None, source })?;
     std::fs::create_dir_all(run).map_err(|e| file_error(run, e))?;
+    // Held from before the checks, so that of two trainers started on one folder, one runs.
+    let _lock = RunLock::take(run)?;
+    if run.join(CONFIG_FILE).exists() {
+        return Err(RunError::Exists(run.to_path_buf()));
+    }
+    let holds_other_files = || -> std::io::Result<bool> {
+        for entry in std::fs::read_dir(run)? {
+            if entry?.file_name() != LOCK_FILE {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    };
+    if holds_other_files().map_err(|e| file_error(run, e))? {
+        return Err(RunError::NotEmpty(run.to_path_buf()));
+    }
     config
         .save(run.join(CONFIG_FILE))
         .map_err(|e| file_error(&run.join(CONFIG_FILE), e))?;
@@ -214,6 +229,7 @@ pub fn resume(
 ) -> Result<RunReport, RunError> {
     let deadline = deadline(max_minutes)?;
     let (config_path, config) = run_config(run)?;
+    let _lock = RunLock::take(run)?;
     config.validate().map_err(|source| RunError::Config {
         file: Some(config_path.clone()),
         source,
@@ -259,6 +275,31 @@ pub fn resume(
 }
 
 /// Remove what interrupted atomic writes left behind in the run folder (`*.tmp<pid>`).
+/// An exclusive lock on a run's [`LOCK_FILE`] for as long as this value lives, so that two
+/// processes never train one run at once. The operating system releases it when the process
+/// ends, however it ends, so a killed run leaves no stale lock behind.
+struct RunLock {
+    /// Kept open, never read: closing it releases the lock.
+    _file: std::fs::File,
+}
+
+impl RunLock {
+    fn take(run: &Path) -> Result<Self, RunError> {
+        let path = run.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| file_error(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(RunError::InUse(run.to_path_buf())),
+            Err(std::fs::TryLockError::Error(e)) => Err(file_error(&path, e)),
+        }
+    }
+}
+
 fn remove_stale_temporary_files(run: &Path) {
     let Ok(entries) = std::fs::read_dir(run) else {
         return;
