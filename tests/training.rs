@@ -353,6 +353,8 @@ fn settings_and_data_that_cannot_train_are_refused() {
         .unwrap();
     common::assert_refused(&output, "no training images", "empty labels");
     assert!(!out.join(BEST_WEIGHTS).exists());
+    // Nothing of a run is left behind to block the corrected command.
+    assert!(!out.join(ssdface::train::CONFIG_FILE).exists());
 }
 
 #[test]

@@ -193,6 +193,9 @@ pub fn start(
     if holds_other_files().map_err(|e| file_error(run, e))? {
         return Err(RunError::NotEmpty(run.to_path_buf()));
     }
+    // Data and starting weights are checked before the run's files are written, so that a
+    // start that fails leaves the folder as it was, free for the corrected command.
+    let prepared = prepare(config, data, 0, &devices, &output.messages)?;
     config
         .save(run.join(CONFIG_FILE))
         .map_err(|e| file_error(&run.join(CONFIG_FILE), e))?;
@@ -202,7 +205,7 @@ pub fn start(
     launch(
         run,
         config,
-        data,
+        prepared,
         History::default(),
         devices,
         deadline,
@@ -271,7 +274,8 @@ pub fn resume(
     }
     history.truncate_to(resume_epoch);
     history.stopped = None;
-    launch(run, &config, &data, history, devices, deadline, output)
+    let prepared = prepare(&config, &data, resume_epoch, &devices, &output.messages)?;
+    launch(run, &config, prepared, history, devices, deadline, output)
 }
 
 /// Remove what interrupted atomic writes left behind in the run folder (`*.tmp<pid>`).
@@ -314,10 +318,39 @@ fn remove_stale_temporary_files(run: &Path) {
 
 /// A run from `history` on: open the data, build the model, the loaders and the learner,
 /// train, and write the outcome.
+/// What training starts from, each part opened and checked: the images of both splits and
+/// the network (from its starting weights, if any) on the first device.
+struct Prepared {
+    train_images: FaceDataset,
+    val_images: FaceDataset,
+    model: TrainingModel,
+    device: Device,
+}
+
+/// Opens the data and builds the network for a run that has finished `epochs_done` epochs.
+fn prepare(
+    config: &TrainConfig,
+    data: &RunData,
+    epochs_done: usize,
+    devices: &[Device],
+    say: &MessageSink,
+) -> Result<Prepared, RunError> {
+    let (train_images, val_images) = open_data(data, say)?;
+    let device = devices.first().cloned().unwrap_or_else(Device::flex);
+    device.seed(config.seed);
+    let model = initial_model(config, data, epochs_done, &device, say)?;
+    Ok(Prepared {
+        train_images,
+        val_images,
+        model,
+        device,
+    })
+}
+
 fn launch(
     run: &Path,
     config: &TrainConfig,
-    data: &RunData,
+    prepared: Prepared,
     history: History,
     devices: Vec<Device>,
     deadline: Option<Instant>,
@@ -325,13 +358,14 @@ fn launch(
 ) -> Result<RunReport, RunError> {
     let say = output.messages.clone();
     let epochs_done = history.epochs.last().map_or(0, |e| e.epoch);
-    let (train_images, val_images) = open_data(data, &say)?;
+    let Prepared {
+        train_images,
+        val_images,
+        model,
+        device,
+    } = prepared;
     let steps_per_epoch = train_images.len().div_ceil(config.batch_size);
     let (train_loader, val_loader) = loaders(config, train_images, val_images, epochs_done);
-
-    let device = devices.first().cloned().unwrap_or_else(Device::flex);
-    device.seed(config.seed);
-    let model = initial_model(config, data, epochs_done, &device, &say)?;
     let lr_factor = Arc::new(Mutex::new(1.0));
     let schedule = DetectorSchedule::new(
         config.learning_rate,
