@@ -76,6 +76,9 @@ pub fn parse_labels(
     images_dir: &Path,
     file: &str,
 ) -> Result<Vec<LabeledImage>, LabelError> {
+    // A byte-order mark (as some Windows editors save text) is no part of the first image's
+    // name.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text
         .lines()
         .enumerate()
@@ -196,6 +199,14 @@ c/last.jpg
 1
 1 2 3 4 0 0 0 0 0 0
 ";
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_name() {
+        let with_mark = format!("\u{feff}{VALID}");
+        let images = parse_labels(&with_mark, Path::new("/data/images"), "labels.txt").unwrap();
+        assert_eq!(images[0].name, "a/one.jpg");
+        assert_eq!(images[0].path, Path::new("/data/images/a/one.jpg"));
+    }
 
     #[test]
     fn reads_a_valid_file() {
