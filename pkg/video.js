@@ -81,12 +81,13 @@ export function watchVideo(detect, video, onFaces, { maxSide = 640, onError } = 
       for (const r of results) if (r.status === "fulfilled") r.value.close();
       throw failed.reason;
     });
+    // Read before `detect`: a worker takes the bitmap over (transfers it), leaving it 0x0 here.
+    const [sx, sy] = [width / small.width, height / small.height];
     try {
       const started = performance.now();
       const found = await detect(small);
       const ms = performance.now() - started;
       if (!running) return;
-      const [sx, sy] = [width / small.width, height / small.height];
       const faces = found.map((f) => ({
         x: f.x * sx, y: f.y * sy, width: f.width * sx, height: f.height * sy, score: f.score,
       }));

@@ -265,6 +265,14 @@ await check("detectVideo: the faces of each new frame with that frame, none twic
       assert(frame.faces.length > 0, `${name}: no faces in frame ${frame.number}`);
       assert(frame.width === 640 && frame.imageWidth === 640 && frame.imageHeight === 480,
         `${name}: frame ${frame.width}, image ${frame.imageWidth}x${frame.imageHeight}`);
+      // In the video's pixels, on the main thread and in a worker alike (a worker takes the
+      // frame's bitmap over, so its size must be read before).
+      for (const f of frame.faces) {
+        const inside = [f.x, f.y, f.width, f.height].every(Number.isFinite)
+          && f.x >= -1 && f.y >= -1 && f.width > 0 && f.height > 0
+          && f.x + f.width <= 641 && f.y + f.height <= 481;
+        assert(inside, `${name}: frame ${frame.number}: a face outside the video: ${JSON.stringify(f)}`);
+      }
     }
   }
   // Detected at half size, the faces are still in the video's pixels: the best one lands where
