@@ -50,6 +50,22 @@ async function chooseBackend(asked) {
 }
 
 /** A promise that settles with `promise` and is removed from `set` when it does. */
+/** `value` as a score threshold: a number from 0 to 1, or an error (both classes' setters). */
+function checkedScoreThreshold(value) {
+  if (typeof value !== "number" || !(value >= 0 && value <= 1)) {
+    throw new Error("scoreThreshold must be between 0 and 1");
+  }
+  return value;
+}
+
+/** Refuses an `ImageBitmap` that holds no image any more: closed, or transferred already. */
+function checkBitmap(source) {
+  if (typeof ImageBitmap !== "undefined" && source instanceof ImageBitmap
+      && source.width === 0 && source.height === 0) {
+    throw new TypeError("detect() got an ImageBitmap that is closed or was transferred already");
+  }
+}
+
 function tracked(set, promise) {
   set.add(promise);
   const forget = () => set.delete(promise);
@@ -236,10 +252,7 @@ export class FaceDetector {
   /** Checked at once, applied from the next `detect` on (one may be in flight now). */
   set scoreThreshold(value) {
     this.#live();
-    if (typeof value !== "number" || !(value >= 0 && value <= 1)) {
-      throw new Error("scoreThreshold must be between 0 and 1");
-    }
-    this.#scoreThreshold = value;
+    this.#scoreThreshold = checkedScoreThreshold(value);
     this.#thresholdChanged = true;
   }
 
@@ -250,6 +263,7 @@ export class FaceDetector {
   detect(source) {
     const once = () => guarded(() => {
       const inner = this.#live();
+      checkBitmap(source);
       if (this.#thresholdChanged) {
         inner.scoreThreshold = this.#scoreThreshold;
         this.#thresholdChanged = false;
@@ -360,8 +374,13 @@ export class WorkerFaceDetector {
     };
     const detector = new WorkerFaceDetector(worker ? null : startWorker, rest);
     detector.#attach(startWorker());
-    const { backend, backendReason, scoreThreshold } = await detector.#call(
+    const created = detector.#call(
       { type: "create", options: rest, progress: Boolean(onProgress) }, [], onProgress);
+    // A detector that failed to start leaves no worker behind (one passed in is the caller's).
+    const { backend, backendReason, scoreThreshold } = await created.catch((error) => {
+      if (!worker) detector.#worker.terminate();
+      throw error;
+    });
     detector.#backend = backend;
     detector.#backendReason = backendReason;
     detector.#scoreThreshold = scoreThreshold;
@@ -377,13 +396,19 @@ export class WorkerFaceDetector {
   }
 
   get scoreThreshold() {
+    this.#live();
     return this.#scoreThreshold;
   }
 
-  /** Takes effect from the next `detect` on (messages to the worker stay in order). */
+  /** Checked at once, applied from the next `detect` on (messages to the worker stay in order). */
   set scoreThreshold(value) {
-    this.#scoreThreshold = value;
+    this.#live();
+    this.#scoreThreshold = checkedScoreThreshold(value);
     this.#send({ type: "threshold", value }).catch(() => {});
+  }
+
+  #live() {
+    if (this.#disposed) throw new Error("this WorkerFaceDetector was disposed");
   }
 
   /** Sources are turned into an `ImageBitmap` here and transferred; one passed in is consumed. */
@@ -406,6 +431,7 @@ export class WorkerFaceDetector {
       return this.#send({ type: "detect", image: { data, width: source.width, height: source.height } },
         [data.buffer]);
     }
+    checkBitmap(source);
     const image = source instanceof ImageBitmap ? source : await createImageBitmap(source).catch((error) => {
       throw new TypeError("detect() takes ImageData, a canvas, a video, an image, an ImageBitmap or " +
         `{ data, width, height } with RGBA bytes (${error.message})`);
@@ -493,7 +519,13 @@ export class WorkerFaceDetector {
     });
     entry.settled = promise.then(() => {}, () => {});
     this.#pending.set(id, entry);
-    this.#worker.postMessage({ id, ...message }, transfer);
+    try {
+      this.#worker.postMessage({ id, ...message }, transfer);
+    } catch (error) {
+      // Not sent (an image that cannot be transferred): nothing will answer, so nothing waits.
+      this.#pending.delete(id);
+      entry.reject(new TypeError(`cannot send the ${message.type} request to the worker: ${error.message}`));
+    }
     return promise;
   }
 }

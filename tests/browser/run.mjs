@@ -374,6 +374,65 @@ await check("dispose() waits for the calls in flight; later calls reject", async
   await page.close();
 });
 
+await check("both classes check options and images alike, settle dispose() after a failed call, leave no worker from a failed create", async () => {
+  const { page, errors } = await openPage(gpuBrowser, "?backend=cpu&worker=0");
+  await defineMessageOf(page);
+  const outcome = await page.evaluate(async () => {
+    // Every worker the page starts and stops, counted.
+    const counts = { started: 0, terminated: 0 };
+    const PageWorker = window.Worker;
+    window.Worker = class extends PageWorker {
+      constructor(...args) {
+        super(...args);
+        counts.started += 1;
+      }
+      terminate() {
+        counts.terminated += 1;
+        super.terminate();
+      }
+    };
+    const { FaceDetector, WorkerFaceDetector } = await import("./pkg/index.js");
+    const results = {};
+    for (const [name, Detector] of [["main", FaceDetector], ["worker", WorkerFaceDetector]]) {
+      const detector = await Detector.create({ backend: "cpu" });
+      const thresholds = [];
+      for (const value of [1.5, "0.3", NaN, -0.1]) {
+        const message = await window.messageOf((async () => { detector.scoreThreshold = value; })());
+        thresholds.push([String(value), message, detector.scoreThreshold]);
+      }
+      const closed = await createImageBitmap(new ImageData(64, 48));
+      closed.close();
+      const closedMessage = await window.messageOf(detector.detect(closed));
+      const disposed = await Promise.race([
+        detector.dispose().then(() => "settled"),
+        new Promise((resolve) => setTimeout(() => resolve("still waiting after 20 s"), 20000)),
+      ]);
+      const failedCreates = [];
+      for (let i = 0; i < 3; i++) {
+        failedCreates.push(await window.messageOf(Detector.create({ backend: "cpu", scoreThreshold: 2 })));
+      }
+      results[name] = { thresholds, closedMessage, disposed, failedCreates, counts: { ...counts } };
+    }
+    return results;
+  });
+  for (const [name, result] of Object.entries(outcome)) {
+    for (const [value, message, kept] of result.thresholds) {
+      assert(/scoreThreshold must be between 0 and 1/.test(message), `${name}: scoreThreshold = ${value}: ${message}`);
+      assert(kept === 0.5, `${name}: scoreThreshold = ${value} left ${kept}`);
+    }
+    assert(/closed or was transferred/.test(result.closedMessage), `${name}: closed bitmap: ${result.closedMessage}`);
+    assert(result.disposed === "settled", `${name}: dispose() after a failed call: ${result.disposed}`);
+    for (const message of result.failedCreates) {
+      assert(/scoreThreshold/.test(message), `${name}: create with scoreThreshold 2: ${message}`);
+    }
+  }
+  // The worker class started one worker per create: every one is stopped again.
+  const { started, terminated } = outcome.worker.counts;
+  assert(started === 4 && terminated === 4, `workers started ${started}, stopped ${terminated}`);
+  assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
+  await page.close();
+});
+
 await check("drawFaces draws boxes where the faces are, mirrored on request", async () => {
   const { page } = await openPage(gpuBrowser, "?backend=cpu");
   const outcome = await page.evaluate(async () => {
