@@ -166,21 +166,16 @@ fn load_record(
             .map_err(|e| WeightsError::Record(e.into()))
     };
     // The check reads every value, which a GPU device does only asynchronously (on WebGPU a
-    // synchronous read panics): it runs on a CPU copy, cheap at this network's size.
-    let cpu = Device::flex();
-    let on_cpu = load(&cpu)?;
+    // synchronous read panics): it runs on a copy on the plain CPU device, loaded apart (a few
+    // milliseconds at this network's size), whatever `device` is (an autodiff device too).
     let mut non_finite = NonFinite::default();
-    on_cpu.visit(&mut non_finite);
+    load(&Device::flex())?.visit(&mut non_finite);
     if non_finite.count > 0 {
         return Err(WeightsError::NotFinite {
             count: non_finite.count,
         });
     }
-    if *device == cpu {
-        Ok(on_cpu)
-    } else {
-        load(device)
-    }
+    load(device)
 }
 
 /// Save weights to a file atomically: a crash mid-write leaves the old file, never half a file.
@@ -389,6 +384,34 @@ mod tests {
                 matches!(error, Some(WeightsError::NotFinite { .. })),
                 "tensor {target} times {factor}, for a network: {error:?}"
             );
+        }
+    }
+
+    #[test]
+    fn weights_loaded_for_training_are_tracked_on_the_autodiff_device() {
+        let (_, config, model, input) = setup();
+        let bytes = to_bytes(&model, &config, Precision::Full).unwrap();
+        let device = Device::flex().autodiff();
+        let (_, loaded) = from_bytes(&bytes, &device).unwrap();
+        let logits = loaded.forward(input.to_device(&device)).logits;
+        assert!(
+            logits.is_autodiff(),
+            "the loaded network is not on the autodiff device"
+        );
+        let grads = logits.sum().backward();
+        let mut with_grad = 0;
+        loaded.visit(&mut CountGradients(&grads, &mut with_grad));
+        assert!(with_grad > 0, "no parameter has a gradient");
+    }
+
+    /// Counts the float parameters that have a gradient.
+    struct CountGradients<'a>(&'a burn::tensor::Gradients, &'a mut usize);
+
+    impl ModuleVisitor for CountGradients<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if param.val().grad(self.0).is_some() {
+                *self.1 += 1;
+            }
         }
     }
 
