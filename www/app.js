@@ -19,6 +19,7 @@ const SAMPLE_PHOTO = "samples/group.jpg";
 let detector = null;
 let streaming = false;
 let videoLoop = null;
+/// The photo shown, `{ bitmap, name }`, redetected when the threshold moves.
 let lastPhoto = null;
 const frameTimes = [];
 
@@ -51,14 +52,19 @@ function createDetector(backend, inputSize) {
 }
 
 let frames = 0;
-function recordFrame(ms) {
+/// One detection's time; frames per second only for video (a photo is one frame, not a rate).
+function recordFrame(ms, video) {
   frames += 1;
   if (window.ssdface) window.ssdface.frames = frames;
-  const now = performance.now();
-  frameTimes.push(now);
-  while (frameTimes.length && now - frameTimes[0] > 1000) frameTimes.shift();
-  $("fps").textContent = `${frameTimes.length} fps`;
-  $("ms").textContent = `${ms.toFixed(1)} ms/frame`;
+  if (video) {
+    const now = performance.now();
+    frameTimes.push(now);
+    while (frameTimes.length && now - frameTimes[0] > 1000) frameTimes.shift();
+  } else {
+    frameTimes.length = 0;
+  }
+  $("fps").textContent = video ? `${frameTimes.length} fps` : "";
+  $("ms").textContent = `${ms.toFixed(1)} ms/${video ? "frame" : "photo"}`;
 }
 
 /// `image` with its `faces` on the canvas.
@@ -76,20 +82,28 @@ function drawFrame(image, faces, mirrored) {
   window.lastFaces = faces;
 }
 
-/// Faces in a still image (an `ImageBitmap`, kept for redrawing when the threshold moves).
-async function detectAndDraw(image, mirrored) {
+/// Faces in the still photo `name` (an `ImageBitmap`, kept for redrawing when the threshold
+/// moves), with the page busy meanwhile (a first detection on a GPU can take seconds).
+async function detectAndDraw(image, mirrored, name = "photo") {
   const started = performance.now();
-  // A worker consumes the bitmaps it is given: it gets a copy.
-  const faces = await detector.detect(inWorker ? await createImageBitmap(image) : image);
-  recordFrame(performance.now() - started);
-  drawFrame(image, faces, mirrored);
-  return faces;
+  setStatus(`${name}: detecting…`);
+  document.body.classList.add("busy");
+  try {
+    // A worker consumes the bitmaps it is given: it gets a copy.
+    const faces = await detector.detect(inWorker ? await createImageBitmap(image) : image);
+    recordFrame(performance.now() - started, false);
+    drawFrame(image, faces, mirrored);
+    setStatus(`${name}: ${faces.length} faces.`);
+    return faces;
+  } finally {
+    document.body.classList.remove("busy");
+  }
 }
 
 function startVideoLoop() {
   // The user sees a mirror image of themselves; boxes are mirrored with it.
   videoLoop = detector.detectVideo(video, (faces, frame) => {
-    recordFrame(frame.ms);
+    recordFrame(frame.ms, true);
     drawFrame(frame.image, faces, true);
   }, { onError: (error) => showError(error.message) });
 }
@@ -159,10 +173,9 @@ async function showPhoto(blob, name) {
     const bitmap = await createImageBitmap(blob);
     view.width = bitmap.width;
     view.height = bitmap.height;
-    lastPhoto?.close();
-    lastPhoto = bitmap;
-    const faces = await detectAndDraw(bitmap, false);
-    setStatus(`${name}: ${faces.length} faces.`);
+    lastPhoto?.bitmap.close();
+    lastPhoto = { bitmap, name };
+    await detectAndDraw(bitmap, false, name);
   } catch (error) {
     showError(`Cannot read this photo: ${error.message}`);
   }
@@ -202,7 +215,7 @@ threshold.addEventListener("input", async () => {
   $("threshold-value").textContent = Number(threshold.value).toFixed(2);
   if (!detector) return;
   detector.scoreThreshold = Number(threshold.value);
-  if (!streaming && lastPhoto) await detectAndDraw(lastPhoto, false);
+  if (!streaming && lastPhoto) await detectAndDraw(lastPhoto.bitmap, false, lastPhoto.name);
 });
 $("camera").addEventListener("click", () => (streaming ? stopCamera() : startCamera()));
 $("camera-choice").addEventListener("change", restartCamera);
@@ -228,6 +241,10 @@ async function main() {
   bindSettings(wanted, sizeText);
   try {
     detector = await createDetector(wanted, inputSizeFrom(sizeText));
+    // The first detection compiles the network (seconds on a GPU): done now, not on the
+    // first camera frame.
+    setStatus("Preparing the detector…");
+    await detector.warmup();
   } catch (error) {
     setStatus("The detector could not start.");
     showError(error.message);

@@ -186,6 +186,31 @@ await check("the demo detects in a worker by default; its selectors, sample phot
   await page.click("#sample");
   await page.waitForFunction(() => window.lastFaces !== undefined, null, { timeout: 60000 });
   assert((await page.evaluate(() => window.lastFaces.length)) > 0, "no faces in the sample photo");
+  // A photo has a time, not a frame rate; its status and count follow the threshold.
+  const shown = async () => page.evaluate(() => ({
+    faces: window.lastFaces.length,
+    status: document.getElementById("status").textContent,
+    count: document.getElementById("count").textContent,
+    fps: document.getElementById("fps").textContent,
+    busy: document.body.classList.contains("busy"),
+  }));
+  const agree = (state, what) => {
+    assert(state.status === `sample photo: ${state.faces} faces.` && state.count === `${state.faces} faces`,
+      `${what}: ${JSON.stringify(state)}`);
+    assert(state.fps === "" && !state.busy, `${what}: ${JSON.stringify(state)}`);
+  };
+  const before = await shown();
+  agree(before, "the sample photo");
+  await page.evaluate(() => { window.lastFaces = undefined; });
+  await page.evaluate(() => {
+    const slider = document.getElementById("threshold");
+    slider.value = "0.05";
+    slider.dispatchEvent(new Event("input"));
+  });
+  await page.waitForFunction(() => window.lastFaces !== undefined, null, { timeout: 60000 });
+  const after = await shown();
+  agree(after, "after the threshold moved to 0.05");
+  assert(after.faces > before.faces, `threshold 0.05 kept ${after.faces} faces, 0.5 kept ${before.faces}`);
   // The camera list is filled once the camera runs (names need the permission).
   await page.click("#camera");
   await page.waitForFunction(() => window.ssdface.frames > 1, null, { timeout: 60000 });
