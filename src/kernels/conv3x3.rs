@@ -13,7 +13,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::HostMemory;
-use super::sums::plane_sums;
+use super::sums::LaneDot;
 use burn::backend::tensor::FloatTensor;
 use burn::prelude::Shape;
 
@@ -335,14 +335,17 @@ fn spread(geometry: &Geometry, kernel: &[f32], grad: &[f32], target: &mut impl R
 /// (nine values): each tap's dot product of the output gradients and the inputs it read.
 fn correlate(geometry: &Geometry, input: &impl Rows, grad: &[f32], kernel: &mut [f64]) {
     let taps = geometry.column_taps();
+    let mut dots = [LaneDot::default(); 9];
     for_each_row(geometry, |o, row, ky| {
         let grad = &grad[o * geometry.out_width..][..geometry.out_width];
         for (kx, tap) in taps.iter().enumerate() {
             let source = &input.row(tap.phase, row)[tap.source.clone()];
-            let grad = &grad[tap.out.clone()];
-            kernel[ky * 3 + kx] += plane_sums(grad, source, |g, v| (g * v, 0.0)).0;
+            dots[ky * 3 + kx].add(&grad[tap.out.clone()], source);
         }
     });
+    for (total, dot) in kernel.iter_mut().zip(dots) {
+        *total += dot.total();
+    }
 }
 
 /// `[batch, in_channels, h, w]` convolved with `[out_channels, in_channels / groups, 3, 3]`

@@ -57,6 +57,53 @@ pub(super) fn plane_sums(
     (totals.first, totals.second)
 }
 
+/// A dot product accumulated over many short runs (a plane's rows, a tap at a time): f32 lanes
+/// flushed to f64 about every `BLOCK` values per lane, so that a row of 20 values costs its
+/// multiply-adds and not a reduction of the lanes.
+#[derive(Default, Clone, Copy)]
+pub(super) struct LaneDot {
+    lanes: [f32; LANES],
+    /// Values each lane has added since the last flush, at most.
+    pending: usize,
+    total: f64,
+}
+
+impl LaneDot {
+    /// Adds the products of `a` and `b` (of equal length).
+    #[inline(always)]
+    pub fn add(&mut self, a: &[f32], b: &[f32]) {
+        debug_assert_eq!(a.len(), b.len());
+        let whole = a.len() / LANES * LANES;
+        for (a, b) in a[..whole]
+            .chunks_exact(LANES)
+            .zip(b[..whole].chunks_exact(LANES))
+        {
+            for lane in 0..LANES {
+                self.lanes[lane] += a[lane] * b[lane];
+            }
+        }
+        for (lane, (&a, &b)) in a[whole..].iter().zip(&b[whole..]).enumerate() {
+            self.lanes[lane] += a * b;
+        }
+        self.pending += a.len().div_ceil(LANES);
+        if self.pending >= BLOCK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        self.total += self.lanes.iter().map(|&v| f64::from(v)).sum::<f64>();
+        self.lanes = [0.0; LANES];
+        self.pending = 0;
+    }
+
+    /// The sum of every product added.
+    pub fn total(mut self) -> f64 {
+        self.flush();
+        self.total
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +123,27 @@ mod tests {
             assert!(
                 (products - expected_products).abs() < 1e-3,
                 "{len}: {products} {expected_products}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_dot_over_many_short_runs_matches_the_f64_dot() {
+        // Rows of every remainder, enough of them to flush several times.
+        for (row, rows) in [(1, 5), (7, 300), (8, 300), (20, 1000), (161, 40)] {
+            let a: Vec<f32> = (0..row * rows)
+                .map(|i| (i as f32 * 0.37).sin() * 3.0)
+                .collect();
+            let b: Vec<f32> = (0..row * rows).map(|i| (i as f32 * 0.11).cos()).collect();
+            let mut dot = LaneDot::default();
+            for (a, b) in a.chunks(row).zip(b.chunks(row)) {
+                dot.add(a, b);
+            }
+            let expected: f64 = a.iter().zip(&b).map(|(&x, &y)| f64::from(x * y)).sum();
+            let total = dot.total();
+            assert!(
+                (total - expected).abs() < 1e-3,
+                "{row}x{rows}: {total} {expected}"
             );
         }
     }
