@@ -488,6 +488,11 @@ fn detect_never_overwrites_its_inputs() {
 
 /// Numbers that would panic (a time limit as a `Duration`) or score silently wrong (a matching
 /// IoU outside (0, 1]) are refused before any work, and a refused run writes nothing.
+/// `ssdface train` of a new run on `data` (training and validation alike) into `out`.
+fn new_run_args<'a>(data: &'a str, out: &'a str) -> [&'a str; 7] {
+    ["train", "--data", data, "--val", data, "--out", out]
+}
+
 #[test]
 fn training_and_evaluation_refuse_numbers_out_of_range() {
     let val = common::data_dir().join("val");
@@ -515,16 +520,7 @@ fn training_and_evaluation_refuse_numbers_out_of_range() {
     let run = common::scratch("train_time_limit_out_of_range");
     for value in ["-1", "nan", "1e300", "0", "inf"] {
         let limit = format!("--max-minutes={value}");
-        let args = [
-            "train",
-            "--data",
-            val,
-            "--val",
-            val,
-            "--out",
-            run.to_str().unwrap(),
-            &limit,
-        ];
+        let args = [&new_run_args(val, run.to_str().unwrap())[..], &[&limit]].concat();
         let output = ssdface_within(60, &args);
         common::assert_refused(
             &output,
@@ -555,15 +551,7 @@ fn a_new_run_never_writes_into_a_folder_holding_other_files() {
     let file = out.join("a-file");
     std::fs::write(&file, b"not a folder").unwrap();
     for target in [&out, &file] {
-        let args = [
-            "train",
-            "--data",
-            val,
-            "--val",
-            val,
-            "--out",
-            target.to_str().unwrap(),
-        ];
+        let args = new_run_args(val, target.to_str().unwrap());
         let output = ssdface_within(60, &args);
         common::assert_refused(
             &output,
@@ -583,15 +571,7 @@ fn one_run_is_trained_by_one_process_at_a_time() {
     // This test process stands in for a trainer holding the run.
     let lock = std::fs::File::create(run.join(ssdface::train::LOCK_FILE)).unwrap();
     lock.try_lock().unwrap();
-    let args = [
-        "train",
-        "--data",
-        val,
-        "--val",
-        val,
-        "--out",
-        run.to_str().unwrap(),
-    ];
+    let args = new_run_args(val, run.to_str().unwrap());
     common::assert_refused(
         &ssdface_within(60, &args),
         "in use by another training",
