@@ -13,6 +13,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::HostMemory;
+use super::host::written_zeros;
 use super::sums::LaneDot;
 use burn::backend::tensor::FloatTensor;
 use burn::prelude::Shape;
@@ -200,7 +201,7 @@ impl Phases {
         Self {
             geometry,
             widths,
-            values: widths.map(|w| vec![0.0; w * geometry.height]),
+            values: widths.map(|w| written_zeros(w * geometry.height)),
         }
     }
 
@@ -360,7 +361,7 @@ pub(super) fn forward<B: HostMemory>(
     let (x, weight) = (B::values(x), B::values(weight));
     let (x, weight): (&[f32], &[f32]) = (&x, &weight);
     let (unit_input, unit_output) = geometry.unit_sizes();
-    let mut output = B::zeros(geometry.output_shape());
+    let mut output = B::accumulator(geometry.output_shape());
     if unit_output > 0 {
         output
             .par_chunks_mut(unit_output)
@@ -437,7 +438,12 @@ pub(super) fn backward<B: HostMemory>(
     };
 
     let units = geometry.batch * groups;
-    let mut x_grad = input_grad.then(|| B::zeros(input_shape));
+    // At stride 1 the planes' gradients are summed in place; at stride 2 they are written
+    // from their phases.
+    let mut x_grad = input_grad.then(|| match stride {
+        1 => B::accumulator(input_shape),
+        _ => B::zeros(input_shape),
+    });
     let shares: Vec<Vec<f64>> = match x_grad.as_deref_mut() {
         Some(x_grad) if unit_input > 0 => x_grad
             .par_chunks_mut(unit_input)

@@ -19,8 +19,13 @@ pub trait HostMemory: burn::backend::Backend {
     /// The tensor's values, made contiguous first if they are not.
     fn values(tensor: FloatTensor<Self>) -> Self::Values;
 
-    /// A zeroed output of `shape`.
+    /// A zeroed output of `shape`, for a kernel that writes each value once.
     fn zeros(shape: Shape) -> Self::Output;
+
+    /// A zeroed output of `shape`, for a kernel that adds into it (see [`written_zeros`]).
+    fn accumulator(shape: Shape) -> Self::Output {
+        Self::zeros(shape)
+    }
 
     /// The tensor's values as an output to overwrite: its own storage when nothing else holds
     /// it (no allocation, no copy), a contiguous copy otherwise.
@@ -40,6 +45,17 @@ pub trait HostMemory: burn::backend::Backend {
     }
 }
 
+/// `len` zeros, written rather than left to calloc, for memory that a kernel adds into.
+/// calloc's large blocks are fresh pages that first map the shared zero page: the first `+=`
+/// reads it and then faults again to replace it, flushing the TLB of every core the process runs
+/// on (`ptep_clear_flush` in a profile: at batch 16 it made the stem's forward on Flex twice
+/// LibTorch's, whose zeros are written). Memory that is only written is better left to calloc.
+pub(super) fn written_zeros(len: usize) -> Vec<f32> {
+    let mut values = Vec::with_capacity(len);
+    values.resize(len, 0.0);
+    values
+}
+
 /// A contiguous f32 Flex tensor (its storage is shared, not copied).
 pub struct FlexValues(FlexTensor);
 
@@ -57,6 +73,14 @@ impl Deref for FlexValues {
 pub struct FlexOutput(FlexTensor);
 
 impl FlexOutput {
+    fn new(values: Vec<f32>, shape: Shape) -> Self {
+        Self(FlexTensor::new(
+            Bytes::from_elems(values),
+            Layout::contiguous(shape),
+            DType::F32,
+        ))
+    }
+
     /// Whether `tensor` can be written in place: unshared f32 storage that it covers exactly.
     fn owns_its_storage(tensor: &FlexTensor) -> bool {
         tensor.dtype() == DType::F32
@@ -90,14 +114,13 @@ impl HostMemory for Flex {
     }
 
     fn zeros(shape: Shape) -> FlexOutput {
-        // A zeroed Vec comes from calloc: fresh pages need no clearing. (FlexTensor::zeros
-        // allocates bytes and then copies them once more to align them.)
-        let values = vec![0.0f32; shape.num_elements()];
-        FlexOutput(FlexTensor::new(
-            Bytes::from_elems(values),
-            Layout::contiguous(shape),
-            DType::F32,
-        ))
+        // A zeroed Vec comes from calloc: fresh pages need no clearing before they are written.
+        // (FlexTensor::zeros allocates bytes and then copies them once more to align them.)
+        FlexOutput::new(vec![0.0f32; shape.num_elements()], shape)
+    }
+
+    fn accumulator(shape: Shape) -> FlexOutput {
+        FlexOutput::new(written_zeros(shape.num_elements()), shape)
     }
 
     fn reuse(tensor: FlexTensor) -> FlexOutput {
