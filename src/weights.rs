@@ -84,11 +84,14 @@ pub enum WeightsError {
     /// The weights are for another network than the one asked for.
     #[error("weights are for another network: {0}")]
     Mismatch(String),
-    /// Reading or writing the file failed.
-    #[error("{path}")]
+    /// Reading or writing the file failed. (Its message leaves the file's name to the caller,
+    /// which says what the file was for.)
+    #[error("cannot {action} the file")]
     Io {
         /// The file.
         path: String,
+        /// "read" or "write".
+        action: &'static str,
         /// The failure.
         source: std::io::Error,
     },
@@ -189,6 +192,7 @@ pub fn save_file(
     let bytes = to_bytes(model, config, precision)?;
     crate::atomic_write(path, &bytes).map_err(|source| WeightsError::Io {
         path: path.display().to_string(),
+        action: "write",
         source,
     })
 }
@@ -201,6 +205,7 @@ pub fn load_file(
 ) -> Result<(SsdConfig, Ssd), WeightsError> {
     let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
         path: path.display().to_string(),
+        action: "read",
         source,
     })?;
     from_bytes(&bytes, device)

@@ -217,6 +217,30 @@ fn a_file_that_is_not_weights_is_a_clear_error() {
 }
 
 #[test]
+fn a_missing_file_and_its_cause_are_each_said_once() {
+    let photo = common::val_image(PHOTO);
+    let dir = common::scratch("missing_files");
+    let weights = dir.join("absent.ssdface");
+    let image = dir.join("absent.jpg");
+    let (photo, weights, image) = (
+        photo.to_str().unwrap(),
+        weights.to_str().unwrap(),
+        image.to_str().unwrap(),
+    );
+    for (args, missing) in [
+        (vec!["detect", photo, "--weights", weights], weights),
+        (vec!["detect", image], image),
+    ] {
+        let output = ssdface(&args);
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let named = stderr.matches(missing).count();
+        assert_eq!(named, 1, "the path is named {named} times: {stderr}");
+        assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
+    }
+}
+
+#[test]
 fn info_describes_the_default_model() {
     let output = ssdface(&["info"]);
     common::assert_success(&output, "ssdface info");

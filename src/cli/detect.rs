@@ -109,7 +109,8 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
         progress.set_message(path.display().to_string());
         let mut report = |error: anyhow::Error| {
             failures += 1;
-            progress.suspend(|| eprintln!("error: {}: {error:#}", path.display()));
+            let message = super::error_message(&error);
+            progress.suspend(|| eprintln!("error: {}: {message}", path.display()));
         };
         match detect_one(&detector, path, args.max_megapixels * 1_000_000) {
             Ok((result, rgb)) => {

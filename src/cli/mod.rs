@@ -67,6 +67,23 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// `error` and its causes, each said once. The library's errors name their cause in their
+/// own message (for callers that print only that) and also return it as their source, so the
+/// chain of messages repeats it: a cause already said is left out.
+pub fn error_message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain().map(ToString::to_string) {
+        if message.contains(&cause) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&cause);
+    }
+    message
+}
+
 /// Run the parsed command; the exit code says whether every input succeeded.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
