@@ -36,11 +36,20 @@ const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|basic render/i;
  * CPU path.
  */
 async function chooseBackend(asked) {
-  if (asked !== undefined && asked !== "auto") return { backend: asked, reason: `asked for ${asked}` };
+  if (asked !== undefined && asked !== "auto" && asked !== "webgpu") {
+    return { backend: asked, reason: `asked for ${asked}` };
+  }
+  // Asked for WebGPU, a browser without it is said so here, in its terms (the module's own
+  // error names wgpu's adapter selectors).
+  const missing = (why) => {
+    if (asked === "webgpu") throw new Error(`WebGPU is not available: ${why}`);
+    return { backend: "cpu", reason: why };
+  };
   const gpu = globalThis.navigator?.gpu;
-  if (!gpu) return { backend: "cpu", reason: "this browser offers no WebGPU" };
+  if (!gpu) return missing("this browser offers no WebGPU");
   const adapter = await gpu.requestAdapter().catch(() => null);
-  if (!adapter) return { backend: "cpu", reason: "WebGPU gave no adapter" };
+  if (!adapter) return missing("the browser gave no WebGPU adapter (it found no GPU to use)");
+  if (asked === "webgpu") return { backend: "webgpu", reason: "asked for webgpu" };
   const info = adapter.info ?? {};
   const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(" ") || "unnamed";
   if (info.isFallbackAdapter || adapter.isFallbackAdapter || SOFTWARE_ADAPTER.test(name)) {
@@ -49,7 +58,16 @@ async function chooseBackend(asked) {
   return { backend: "webgpu", reason: `a hardware WebGPU adapter (${name})` };
 }
 
-/** A promise that settles with `promise` and is removed from `set` when it does. */
+/** `options` of `create`: `undefined` (the defaults) or an object, else a `TypeError`. */
+function optionsObject(options, className) {
+  if (options === undefined) return {};
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    const got = options === null ? "null" : Array.isArray(options) ? "an array" : typeof options;
+    throw new TypeError(`${className}.create(options): options must be an object, got ${got}`);
+  }
+  return options;
+}
+
 /** `value` as a score threshold: a number from 0 to 1, or an error (both classes' setters). */
 function checkedScoreThreshold(value) {
   if (typeof value !== "number" || !(value >= 0 && value <= 1)) {
@@ -66,6 +84,26 @@ function checkBitmap(source) {
   }
 }
 
+/**
+ * Refuses a video without a frame, an image not loaded and an empty canvas, with the module's
+ * own messages: a `WorkerFaceDetector` turns sources into bitmaps on this thread, where
+ * `createImageBitmap` would only say that the source is "invalid".
+ */
+function checkHasPixels(source) {
+  if (typeof HTMLVideoElement !== "undefined" && source instanceof HTMLVideoElement && source.videoWidth === 0) {
+    throw new Error("the video has no frame yet (wait for loadeddata)");
+  }
+  if (typeof HTMLImageElement !== "undefined" && source instanceof HTMLImageElement
+      && (!source.complete || source.naturalWidth === 0)) {
+    throw new Error("the image has not loaded");
+  }
+  const canvases = [globalThis.HTMLCanvasElement, globalThis.OffscreenCanvas].filter(Boolean);
+  if (canvases.some((type) => source instanceof type) && (source.width === 0 || source.height === 0)) {
+    throw new Error(`the source is empty (${source.width}x${source.height})`);
+  }
+}
+
+/** A promise that settles with `promise` and is removed from `set` when it does. */
 function tracked(set, promise) {
   set.add(promise);
   const forget = () => set.delete(promise);
@@ -207,8 +245,8 @@ export class FaceDetector {
     this.#start = start;
   }
 
-  static async create(options = {}) {
-    const { wasm = {}, onProgress, ...rest } = options;
+  static async create(options) {
+    const { wasm = {}, onProgress, ...rest } = optionsObject(options, "FaceDetector");
     if (typeof wasm !== "object" || wasm === null || ArrayBuffer.isView(wasm) || wasm instanceof URL) {
       throw new TypeError("option wasm must be { cpu, webgpu }: where to load each module from");
     }
@@ -363,8 +401,8 @@ export class WorkerFaceDetector {
     this.#options = options;
   }
 
-  static async create(options = {}) {
-    const { worker, onProgress, ...rest } = options;
+  static async create(options) {
+    const { worker, onProgress, ...rest } = optionsObject(options, "WorkerFaceDetector");
     // A worker passed in cannot be started again: its failures are final.
     let given = worker;
     const startWorker = () => {
@@ -432,6 +470,7 @@ export class WorkerFaceDetector {
         [data.buffer]);
     }
     checkBitmap(source);
+    checkHasPixels(source);
     const image = source instanceof ImageBitmap ? source : await createImageBitmap(source).catch((error) => {
       throw new TypeError("detect() takes ImageData, a canvas, a video, an image, an ImageBitmap or " +
         `{ data, width, height } with RGBA bytes (${error.message})`);

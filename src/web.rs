@@ -86,13 +86,42 @@ pub struct FaceDetector {
     pixels: PixelReader,
 }
 
-/// Read an optional property of a JS options object.
-fn option(options: &JsValue, name: &str) -> Result<Option<JsValue>, JsError> {
-    if options.is_undefined() || options.is_null() {
-        return Ok(None);
+/// The options `create` knows: any other name is a mistake (a misspelling, another library's
+/// option) that would otherwise be ignored silently.
+const OPTIONS: [&str; 7] = [
+    "backend",
+    "weights",
+    "scoreThreshold",
+    "iouThreshold",
+    "topK",
+    "maxFaces",
+    "inputSize",
+];
+
+/// Refuses options that are not an object, or that name an option `create` does not know.
+fn check_option_names(options: &JsValue) -> Result<(), JsError> {
+    if options.is_undefined() {
+        return Ok(());
     }
-    if !options.is_object() {
+    if !options.is_object() || options.is_null() || Array::is_array(options) {
         return Err(JsError::new("options must be an object"));
+    }
+    let names = Object::keys(options.unchecked_ref::<Object>());
+    for name in names.iter().filter_map(|name| name.as_string()) {
+        if !OPTIONS.contains(&name.as_str()) {
+            return Err(JsError::new(&format!(
+                "unknown option {name} (the options are {})",
+                OPTIONS.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Read an optional property of a JS options object (checked by `check_option_names`).
+fn option(options: &JsValue, name: &str) -> Result<Option<JsValue>, JsError> {
+    if options.is_undefined() {
+        return Ok(None);
     }
     let value = Reflect::get(options, &JsValue::from_str(name))
         .map_err(|_| JsError::new(&format!("cannot read option {name}")))?;
@@ -127,19 +156,23 @@ fn nms_options(options: &JsValue) -> Result<NmsConfig, JsError> {
     if let Some(t) = unit_option(options, "iouThreshold")? {
         nms.iou_threshold = t;
     }
-    if let Some(n) = number_option(options, "topK")? {
-        if n < 1.0 {
-            return Err(JsError::new("option topK must be at least 1"));
-        }
-        nms.top_k = n as usize;
+    if let Some(n) = count_option(options, "topK")? {
+        nms.top_k = n;
     }
-    if let Some(n) = number_option(options, "maxFaces")? {
-        if n < 1.0 {
-            return Err(JsError::new("option maxFaces must be at least 1"));
-        }
-        nms.max_detections = n as usize;
+    if let Some(n) = count_option(options, "maxFaces")? {
+        nms.max_detections = n;
     }
     Ok(nms)
+}
+
+/// A whole number of at least 1 (a fraction would be floored without a word).
+fn count_option(options: &JsValue, name: &str) -> Result<Option<usize>, JsError> {
+    match number_option(options, name)? {
+        Some(n) if n < 1.0 || n.fract() != 0.0 => Err(JsError::new(&format!(
+            "option {name} must be a whole number of at least 1, got {n}"
+        ))),
+        other => Ok(other.map(|n| n as usize)),
+    }
 }
 
 /// `inputSize: [width, height]`, whole positive numbers (the model checks multiples of 8).
@@ -172,7 +205,7 @@ async fn webgpu_device() -> Result<Device, String> {
     let device = Device::wgpu_options()
         .init_async()
         .await
-        .map_err(|e| format!("{e:?}"))?;
+        .map_err(|e| e.to_string())?;
     WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
     Ok(device)
 }
@@ -193,6 +226,7 @@ impl FaceDetector {
     pub async fn create(options: JsValue) -> Result<FaceDetector, JsError> {
         install_panic_hook();
         // Every option is checked before the (slow) device and weights set-up.
+        check_option_names(&options)?;
         let nms = nms_options(&options)?;
         let input_size = input_size_option(&options)?;
         let backend = match option(&options, "backend")? {

@@ -102,16 +102,20 @@ export async function openDemo(browser, origin, query = "") {
 }
 
 /// Write `path`, a one-second .y4m video (640x480, I420) of the still `photo`, for Chromium's
-/// fake camera. The photo is decoded and resized by the browser itself.
+/// fake camera. The photo is decoded and resized (stretched) by the browser itself. Resolves to
+/// the photo's own size, `{ width, height }`.
 export async function writeY4m(photo, path) {
   const browser = await launch();
   const page = await browser.newPage();
-  const rgba = await page.evaluate(async (base64) => {
+  const { rgba, size } = await page.evaluate(async (base64) => {
     const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
     const bitmap = await createImageBitmap(new Blob([bytes]));
     const context = new OffscreenCanvas(640, 480).getContext("2d");
     context.drawImage(bitmap, 0, 0, 640, 480);
-    return Array.from(context.getImageData(0, 0, 640, 480).data);
+    return {
+      rgba: Array.from(context.getImageData(0, 0, 640, 480).data),
+      size: { width: bitmap.width, height: bitmap.height },
+    };
   }, (await readFile(photo)).toString("base64"));
   await browser.close();
   const [w, h] = [640, 480];
@@ -133,6 +137,7 @@ export async function writeY4m(photo, path) {
   const frame = Buffer.concat([Buffer.from("FRAME\n"), y, u, v]);
   const header = Buffer.from(`YUV4MPEG2 W${w} H${h} F30:1 Ip A1:1 C420jpeg\n`);
   await writeFile(path, Buffer.concat([header, ...Array(30).fill(frame)]));
+  return size;
 }
 
 export function assert(condition, message) {

@@ -21,7 +21,7 @@ const native = JSON.parse(await readFile(env("SSDFACE_NATIVE_JSON"), "utf8"));
 const native480 = JSON.parse(await readFile(env("SSDFACE_NATIVE_480X360_JSON"), "utf8"));
 const artifacts = env("SSDFACE_ARTIFACTS");
 const y4m = join(artifacts, "face.y4m");
-await writeY4m(photo, y4m);
+const photoSize = await writeY4m(photo, y4m);
 
 const { origin, close } = await serve(www);
 const { check, failures } = checker();
@@ -163,10 +163,29 @@ await check("backend webgpu takes even a software adapter and matches the CPU pa
   await page.close();
 });
 
-await check("the fake camera gives live boxes and a moving frame counter", async () => {
+await check("the fake camera gives live boxes (drawn, in the default worker mode) and a moving frame counter", async () => {
   const { page, errors } = await openPage(gpuBrowser, "?backend=cpu");
+  assert(/in a worker/.test(await page.locator("#backend").textContent()), "not in a worker");
   await page.click("#camera");
   await page.waitForFunction(() => (window.lastFaces?.length ?? 0) > 0, null, { timeout: 60000 });
+  // The best face is where the native CLI finds it in the photo, stretched to the camera's
+  // 640x480, and its box is on the canvas: the left edge of the mirrored box (2 px, green) is
+  // among the pixels around it, in the face's middle row.
+  const shown = await page.evaluate(() => {
+    const face = [...window.lastFaces].sort((a, b) => b.score - a.score)[0];
+    const view = document.getElementById("view");
+    const left = view.width - face.x - face.width;
+    const row = view.getContext("2d").getImageData(Math.round(left) - 3, Math.round(face.y + face.height / 2), 7, 1).data;
+    let green = false;
+    for (let i = 0; i < row.length; i += 4) green ||= row[i] < 60 && row[i + 1] > 200 && row[i + 2] < 60;
+    return { face, green, size: [view.width, view.height] };
+  });
+  const nativeBest = [...native].sort((a, b) => b.score - a.score)[0];
+  const [sx, sy] = [640 / photoSize.width, 480 / photoSize.height];
+  const expected = { x: nativeBest.x * sx, y: nativeBest.y * sy, width: nativeBest.width * sx, height: nativeBest.height * sy };
+  const overlap = iou(shown.face, expected);
+  assert(overlap > 0.7, `camera's best face ${JSON.stringify(shown.face)} vs native: IoU ${overlap.toFixed(2)}`);
+  assert(shown.green, `no box drawn at the best face on the ${shown.size.join("x")} canvas`);
   const frames = async () => page.evaluate(() => window.ssdface.frames);
   const first = await frames();
   await page.waitForTimeout(1500);
@@ -428,6 +447,13 @@ await check("both classes check options and images alike, settle dispose() after
       const closed = await createImageBitmap(new ImageData(64, 48));
       closed.close();
       const closedMessage = await window.messageOf(detector.detect(closed));
+      const emptyCanvas = document.createElement("canvas");
+      emptyCanvas.width = 0;
+      const unreadable = {
+        emptyCanvas: await window.messageOf(detector.detect(emptyCanvas)),
+        framelessVideo: await window.messageOf(detector.detect(document.createElement("video"))),
+        unloadedImage: await window.messageOf(detector.detect(new Image())),
+      };
       const disposed = await Promise.race([
         detector.dispose().then(() => "settled"),
         new Promise((resolve) => setTimeout(() => resolve("still waiting after 20 s"), 20000)),
@@ -436,7 +462,12 @@ await check("both classes check options and images alike, settle dispose() after
       for (let i = 0; i < 3; i++) {
         failedCreates.push(await window.messageOf(Detector.create({ backend: "cpu", scoreThreshold: 2 })));
       }
-      results[name] = { thresholds, closedMessage, disposed, failedCreates, counts: { ...counts } };
+      const badOptions = {
+        nullOptions: await window.messageOf(Detector.create(null)),
+        fractionalMaxFaces: await window.messageOf(Detector.create({ backend: "cpu", maxFaces: 2.5 })),
+        unknownOption: await window.messageOf(Detector.create({ backend: "cpu", minDetectionConfidence: 0.5 })),
+      };
+      results[name] = { thresholds, closedMessage, unreadable, disposed, failedCreates, badOptions, counts: { ...counts } };
     }
     return results;
   });
@@ -450,10 +481,23 @@ await check("both classes check options and images alike, settle dispose() after
     for (const message of result.failedCreates) {
       assert(/scoreThreshold/.test(message), `${name}: create with scoreThreshold 2: ${message}`);
     }
+    const { nullOptions, fractionalMaxFaces, unknownOption } = result.badOptions;
+    assert(/options must be an object, got null/.test(nullOptions), `${name}: create(null): ${nullOptions}`);
+    assert(/maxFaces must be a whole number/.test(fractionalMaxFaces), `${name}: maxFaces 2.5: ${fractionalMaxFaces}`);
+    assert(/unknown option minDetectionConfidence/.test(unknownOption), `${name}: unknown option: ${unknownOption}`);
   }
-  // The worker class started one worker per create: every one is stopped again.
+  const { emptyCanvas, framelessVideo, unloadedImage } = outcome.main.unreadable;
+  assert(/the source is empty \(0x150\)/.test(emptyCanvas) && /no frame yet/.test(framelessVideo)
+    && /has not loaded/.test(unloadedImage), `unreadable sources: ${JSON.stringify(outcome.main.unreadable)}`);
+  assert(JSON.stringify(outcome.main.unreadable) === JSON.stringify(outcome.worker.unreadable),
+    `the classes' messages differ: ${JSON.stringify(outcome.main.unreadable)} vs ${JSON.stringify(outcome.worker.unreadable)}`);
+  assert(JSON.stringify(outcome.main.badOptions).replaceAll("FaceDetector", "")
+    === JSON.stringify(outcome.worker.badOptions).replaceAll("WorkerFaceDetector", ""),
+    `the classes' messages differ: ${JSON.stringify(outcome.main.badOptions)} vs ${JSON.stringify(outcome.worker.badOptions)}`);
+  // The worker class started one worker per create that got past the page's own checks (all
+  // but create(null)): every one is stopped again.
   const { started, terminated } = outcome.worker.counts;
-  assert(started === 4 && terminated === 4, `workers started ${started}, stopped ${terminated}`);
+  assert(started === 6 && terminated === 6, `workers started ${started}, stopped ${terminated}`);
   assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
   await page.close();
 });
@@ -515,6 +559,17 @@ await check("without WebGPU the page falls back to the CPU", async () => {
     window.ssdface.detector.backendReason]);
   assert(backend === "cpu", `expected the CPU fallback, got ${backend}`);
   assert(/WebGPU/.test(reason), `reason: ${reason}`);
+  // Asked for WebGPU, both classes say there is none, in a sentence.
+  const asked = await page.evaluate(async () => {
+    const { FaceDetector, WorkerFaceDetector } = await import("./pkg/index.js");
+    const messageOf = (promise) => promise.then(() => "no error", (error) => error.message);
+    return Promise.all([FaceDetector, WorkerFaceDetector].map((D) => messageOf(D.create({ backend: "webgpu" }))));
+  });
+  for (const message of asked) {
+    // (Without the feature, this Chromium still has `navigator.gpu`, which gives no adapter.)
+    assert(message === "WebGPU is not available: the browser gave no WebGPU adapter (it found no GPU to use)",
+      `backend webgpu: ${message}`);
+  }
   assertSameFaces(await detectPhoto(page), native, "fallback vs native");
   assert(errors.length === 0, `console errors: ${errors.join("; ")}`);
   await browser.close();
