@@ -470,8 +470,14 @@ fn eval_scores_wider_easy_medium_and_hard_at_once() {
 /// The output of `ssdface args...` with a limit: a command still running after `seconds` is
 /// killed and the test fails (a hang is a failure, not a stuck suite).
 fn ssdface_within(seconds: u64, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ssdface"))
-        .args(args)
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ssdface"));
+    command.args(args);
+    finished_within(seconds, command)
+}
+
+/// The output of `command`, which must end within `seconds` (it is killed otherwise).
+fn finished_within(seconds: u64, mut command: Command) -> Output {
+    let mut child = command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -480,7 +486,7 @@ fn ssdface_within(seconds: u64, args: &[&str]) -> Output {
     while child.try_wait().unwrap().is_none() {
         if start.elapsed().as_secs() >= seconds {
             child.kill().unwrap();
-            panic!("ssdface {args:?} still running after {seconds} s");
+            panic!("{command:?} still running after {seconds} s");
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
@@ -619,6 +625,39 @@ fn one_run_is_trained_by_one_process_at_a_time() {
         "data.json",
         "resume after release",
     );
+}
+
+#[test]
+fn a_checkpoint_that_cannot_be_written_ends_the_run_at_once_and_it_resumes_later() {
+    // A file size limit stands in for a full disk: writes past 1 MiB fail (EFBIG, with the
+    // signal that would kill the process ignored), as the network's checkpoint (1.9 MB) does,
+    // while the run's small files are written.
+    let humanfaces = common::data_dir().join("humanfaces");
+    let data = humanfaces.to_str().unwrap();
+    let run = common::scratch("train_checkpoint_not_written");
+    let out = run.join("run");
+    let out = out.to_str().unwrap();
+    let settings = ["--max-images", "4", "--batch-size", "2", "--epochs", "2"];
+    let mut limited = Command::new("sh");
+    limited
+        .args(["-c", "ulimit -f 1024; trap '' XFSZ; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_ssdface"))
+        .args(new_run_args(data, out))
+        .args(settings);
+    let output = finished_within(120, limited);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("File too large") && stderr.contains("checkpoint"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // No epoch is recorded without its checkpoint: the run resumes from the start.
+    assert!(!run.join("run/history.json").exists());
+    let resumed = ssdface_within(120, &["train", "--resume", out]);
+    common::assert_success(&resumed, "train --resume after the failed checkpoint");
+    let history = ssdface::train::History::load(&run.join("run")).unwrap();
+    assert_eq!(history.epochs.len(), 2);
 }
 
 #[test]

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use burn::train::EarlyStoppingStrategy;
 use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
+use burn::train::{EarlyStoppingStrategy, Interrupter};
 
 use super::checkpoint::checkpoint_complete;
 use super::config::TrainConfig;
@@ -47,6 +47,8 @@ pub struct EpochEndPolicy {
     state: Arc<Mutex<PolicyState>>,
     lr_factor: Arc<Mutex<f64>>,
     say: MessageSink,
+    /// The run's interrupter, where a checkpoint that failed (a full disk) is recorded.
+    interrupter: Interrupter,
 }
 
 impl EpochEndPolicy {
@@ -58,6 +60,7 @@ impl EpochEndPolicy {
         deadline: Option<Instant>,
         lr_factor: Arc<Mutex<f64>>,
         say: MessageSink,
+        interrupter: Interrupter,
     ) -> Self {
         *lr_factor.lock().expect("lr factor lock") = history.plateau_factor;
         Self {
@@ -73,6 +76,7 @@ impl EpochEndPolicy {
             })),
             lr_factor,
             say,
+            interrupter,
         }
     }
 
@@ -142,9 +146,14 @@ impl EarlyStoppingStrategy for EpochEndPolicy {
         state.history.stopped = stop.clone();
         // burn-train writes the epoch's checkpoint on another thread, started just before this
         // call; the history must not name an epoch whose checkpoint is not whole yet, or a
-        // kill in between would make a resume repeat that epoch.
+        // kill in between would make a resume repeat that epoch. A checkpoint that failed
+        // (a full disk) is never whole: the run stops at once, its history at the epoch before,
+        // from which it resumes.
         let patience = Instant::now() + CHECKPOINT_WAIT;
         while !checkpoint_complete(&state.run, epoch) && Instant::now() < patience {
+            if self.interrupter.error().is_some() {
+                return true;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
         if let Err(e) = state.history.save(&state.run) {

@@ -390,6 +390,7 @@ fn launch(
         deadline,
         lr_factor,
         say.clone(),
+        interrupter.clone(),
     );
     let selector = FaceSelector::new(NmsConfig::evaluation());
     let mut training = SupervisedTraining::new(run, train_loader, val_loader)
