@@ -202,6 +202,38 @@ fn input_size_override_is_checked() {
 }
 
 #[test]
+fn photos_whose_names_are_not_utf8_keep_distinct_names_in_the_json() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = common::scratch("names_not_utf8");
+    let names = [&b"face\xff.jpg"[..], &b"face\xfe.jpg"[..]];
+    let photos: Vec<PathBuf> = names
+        .iter()
+        .map(|name| dir.join(std::ffi::OsStr::from_bytes(name)))
+        .collect();
+    for photo in &photos {
+        std::fs::copy(common::val_image(PHOTO), photo).unwrap();
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_ssdface"))
+        .arg("detect")
+        .args(&photos)
+        .output()
+        .unwrap();
+    common::assert_success(&output, "detect on names that are not UTF-8");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let written: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["image"].as_str().unwrap())
+        .collect();
+    assert_eq!(written.len(), 2);
+    assert!(
+        written[0].ends_with("face\\xFF.jpg") && written[1].ends_with("face\\xFE.jpg"),
+        "{written:?}"
+    );
+}
+
+#[test]
 fn a_file_that_is_not_weights_is_a_clear_error() {
     let photo = common::val_image(PHOTO);
     let output = ssdface(&[

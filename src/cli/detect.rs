@@ -159,12 +159,25 @@ fn detect_one(
     let view = ImageView::new(rgb.as_raw(), width, height, PixelFormat::Rgb)?;
     let faces = detector.detect(&view)?;
     let result = ImageResult {
-        image: path.display().to_string(),
+        image: path_text(path),
         width,
         height,
         faces,
     };
     Ok((result, rgb))
+}
+
+/// `path` as JSON text: as it is when it is UTF-8, else in Rust's debug form without its quotes
+/// (bytes that are not UTF-8 as `\xNN`), so that two such files keep two names (the lossy
+/// form would turn both into the same replacement characters).
+fn path_text(path: &Path) -> String {
+    path.to_str().map_or_else(
+        || {
+            let quoted = format!("{:?}", path.as_os_str());
+            quoted[1..quoted.len() - 1].to_string()
+        },
+        str::to_owned,
+    )
 }
 
 /// Where each image's drawing goes: `target` itself for one image (unless it is a folder),
