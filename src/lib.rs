@@ -58,6 +58,20 @@ pub fn atomic_write(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     written
 }
 
+/// Refuses a path that is not a regular file (a folder, a named pipe, a device): reading a
+/// named pipe would wait for a writer forever.
+#[cfg(not(target_family = "wasm"))]
+pub fn check_regular_file(path: &std::path::Path) -> std::io::Result<()> {
+    if std::fs::metadata(path)?.is_file() {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ))
+    }
+}
+
 #[cfg(all(test, not(target_family = "wasm")))]
 mod tests {
     #[test]

@@ -12,9 +12,6 @@ pub enum PhotoError {
     /// The file cannot be read.
     #[error("cannot read the file: {0}")]
     Io(#[from] std::io::Error),
-    /// A named pipe, a device or a folder: nothing to read a photo from.
-    #[error("not a regular file")]
-    NotAFile,
     /// A JPEG without its end: the decoder would fill the missing part with grey.
     #[error("truncated JPEG: the file ends before its end-of-image marker")]
     TruncatedJpeg,
@@ -50,7 +47,7 @@ pub const DEFAULT_MAX_PIXELS: u64 = 200_000_000;
 
 /// The photo at `path` as upright RGB pixels, if it has at most `max_pixels`.
 pub fn read_upright(path: &Path, max_pixels: u64) -> Result<RgbImage, PhotoError> {
-    check_regular_file(path)?;
+    crate::check_regular_file(path)?;
     decode_upright(&std::fs::read(path)?, max_pixels)
 }
 
@@ -59,7 +56,7 @@ pub fn read_upright(path: &Path, max_pixels: u64) -> Result<RgbImage, PhotoError
 pub fn upright_dimensions(path: &Path) -> Result<(u32, u32), PhotoError> {
     use image::metadata::Orientation;
 
-    check_regular_file(path)?;
+    crate::check_regular_file(path)?;
     let mut decoder = ImageReader::open(path)?
         .with_guessed_format()?
         .into_decoder()?;
@@ -71,15 +68,6 @@ pub fn upright_dimensions(path: &Path) -> Result<(u32, u32), PhotoError> {
         | Orientation::Rotate270FlipH => (height, width),
         _ => (width, height),
     })
-}
-
-/// Refuses what is not a regular file: reading a named pipe or a device would wait forever.
-pub fn check_regular_file(path: &Path) -> Result<(), PhotoError> {
-    if std::fs::metadata(path)?.is_file() {
-        Ok(())
-    } else {
-        Err(PhotoError::NotAFile)
-    }
 }
 
 /// Encoded image bytes (JPEG or PNG) as upright RGB pixels, if they have at most `max_pixels`.

@@ -134,8 +134,11 @@ fn run_model(args: &EvalArgs, dataset: &FaceDataset) -> anyhow::Result<Vec<Vec<S
 fn write_report(out: &Path, report: &EvalReport, label: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let json = out.join("report.json");
-    std::fs::write(&json, serde_json::to_string_pretty(report)? + "\n")
-        .with_context(|| format!("cannot write {}", json.display()))?;
+    ssdface::atomic_write(
+        &json,
+        (serde_json::to_string_pretty(report)? + "\n").as_bytes(),
+    )
+    .with_context(|| format!("cannot write {}", json.display()))?;
     let chart = out.join("pr_curve.png");
     draw_pr_curve(&chart, report, label)?;
     eprintln!("wrote {} and {}", json.display(), chart.display());

@@ -112,11 +112,8 @@ pub fn write_submission(
                 p.score
             ));
         }
-        // Opening a named pipe for writing would wait for a reader forever.
-        if path.exists() && !path.is_file() {
-            return Err(written(not_a_file()));
-        }
-        std::fs::write(&path, text).map_err(written)?;
+        // Whole or not at all; whatever is in the way (a named pipe too) is replaced.
+        crate::atomic_write(&path, text.as_bytes()).map_err(written)?;
     }
     Ok(())
 }
@@ -133,10 +130,7 @@ pub fn read_submission(
                 path: path.clone(),
                 source,
             };
-            // Reading a named pipe would wait for a writer forever.
-            if path.exists() && !path.is_file() {
-                return Err(read_error(not_a_file()));
-            }
+            crate::check_regular_file(&path).map_err(read_error)?;
             let text = std::fs::read_to_string(&path).map_err(read_error)?;
             parse(&text).map_err(|(line, message)| SubmissionError::Malformed {
                 path,
@@ -145,11 +139,6 @@ pub fn read_submission(
             })
         })
         .collect()
-}
-
-/// The error for a path that exists but is no regular file (a folder, a named pipe, a device).
-fn not_a_file() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file")
 }
 
 /// The boxes of one file, or the 1-based line and what is wrong with it.
@@ -254,7 +243,7 @@ mod tests {
     }
 
     #[test]
-    fn a_named_pipe_as_a_submission_file_is_refused_not_waited_on() {
+    fn a_named_pipe_as_a_submission_file_is_refused_on_read_and_replaced_on_write() {
         let folder = folder_listing("pipe-submission", &["x.jpg"]);
         let dataset = FaceDataset::open(std::slice::from_ref(&folder)).unwrap();
         let out = folder.join("predictions");
@@ -270,11 +259,11 @@ mod tests {
             if source.to_string() == "not a regular file"),
             "{error:?}"
         );
-        let error = write_submission(&out, &dataset, &[vec![]]).unwrap_err();
-        assert!(
-            matches!(&error, SubmissionError::Write { source, .. }
-            if source.to_string() == "not a regular file"),
-            "{error:?}"
+        // Written whole in its place: the pipe is replaced, not opened.
+        write_submission(&out, &dataset, &[vec![]]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.join("x.txt")).unwrap(),
+            "x.jpg\n0\n"
         );
         std::fs::remove_dir_all(folder).unwrap();
     }

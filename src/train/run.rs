@@ -196,8 +196,8 @@ pub fn start(
     // Data and starting weights are checked before the run's files are written, so that a
     // start that fails leaves the folder as it was, free for the corrected command.
     let prepared = prepare(config, data, 0, &devices, &output.messages)?;
-    config
-        .save(run.join(CONFIG_FILE))
+    let config_json = burn::config::config_to_json(config);
+    crate::atomic_write(&run.join(CONFIG_FILE), config_json.as_bytes())
         .map_err(|e| file_error(&run.join(CONFIG_FILE), e))?;
     let data_json = serde_json::to_string_pretty(data).expect("paths serialise");
     crate::atomic_write(&run.join(DATA_FILE), data_json.as_bytes())
