@@ -58,14 +58,17 @@ async function chooseBackend(asked) {
   return { backend: "webgpu", reason: `a hardware WebGPU adapter (${name})` };
 }
 
-/** `options` of `create`: `undefined` (the defaults) or an object, else a `TypeError`. */
+/**
+ * `options` of `create`: `undefined` (the defaults) or an object, else a `TypeError`. An option
+ * set to `null` or `undefined` takes its default, as in the module.
+ */
 function optionsObject(options, className) {
   if (options === undefined) return {};
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
     const got = options === null ? "null" : Array.isArray(options) ? "an array" : typeof options;
     throw new TypeError(`${className}.create(options): options must be an object, got ${got}`);
   }
-  return options;
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== null && value !== undefined));
 }
 
 /** `value` as a score threshold: a number from 0 to 1, or an error (both classes' setters). */

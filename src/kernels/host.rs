@@ -52,6 +52,9 @@ pub trait HostMemory: burn::backend::Backend {
 /// LibTorch's, whose zeros are written). Memory that is only written is better left to calloc.
 pub(super) fn written_zeros(len: usize) -> Vec<f32> {
     let mut values = Vec::with_capacity(len);
+    // Hidden from the optimiser, which may otherwise fold an allocation and its zero fill
+    // back into calloc.
+    std::hint::black_box(values.as_mut_ptr());
     values.resize(len, 0.0);
     values
 }

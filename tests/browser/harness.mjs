@@ -152,14 +152,14 @@ export function iou(a, b) {
   return inter / (a.width * a.height + b.width * b.height - inter);
 }
 
-/// Faces equal within 2 px and 0.02 of score, compared in score order.
-export function assertSameFaces(actual, expected, what) {
+/// Faces equal within `pixels` (2 unless given) and 0.02 of score, compared in score order.
+export function assertSameFaces(actual, expected, what, { pixels = 2 } = {}) {
   const order = (faces) => [...faces].sort((a, b) => b.score - a.score);
   const [a, e] = [order(actual), order(expected)];
   assert(a.length === e.length, `${what}: ${a.length} faces vs ${e.length}: ${JSON.stringify(a)} vs ${JSON.stringify(e)}`);
   a.forEach((face, i) => {
     for (const key of ["x", "y", "width", "height"]) {
-      assert(Math.abs(face[key] - e[i][key]) <= 2, `${what}: face ${i} ${key} ${face[key]} vs ${e[i][key]}`);
+      assert(Math.abs(face[key] - e[i][key]) <= pixels, `${what}: face ${i} ${key} ${face[key]} vs ${e[i][key]}`);
     }
     assert(Math.abs(face.score - e[i].score) <= 0.02, `${what}: face ${i} score ${face.score} vs ${e[i].score}`);
   });

@@ -319,6 +319,9 @@ await check("detectVideo: the faces of each new frame with that frame, none twic
       }
     }
   }
+  // The fake camera repeats one picture: the worker finds the faces the main thread finds.
+  assertSameFaces(outcome.inWorker.seen[0].faces, outcome.main.seen[0].faces,
+    "detectVideo in a worker vs on the main thread", { pixels: 0.5 });
   // Detected at half size, the faces are still in the video's pixels: the best one lands where
   // it does at full size.
   const [full, half] = [outcome.main.seen[0].faces[0], outcome.small.seen[0].faces[0]];
