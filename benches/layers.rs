@@ -162,6 +162,10 @@ fn time_layer(
 }
 
 fn main() {
+    // LibTorch's idle OpenMP threads would otherwise spin on the cores the kernels need, as
+    // `ssdface train --backend libtorch` avoids.
+    #[cfg(all(feature = "libtorch", unix))]
+    ssdface::openmp::restart_with_passive_openmp();
     let options = Options::parse();
     let text = std::fs::read_to_string(&options.spec)
         .unwrap_or_else(|e| panic!("{}: {e}", options.spec.display()));

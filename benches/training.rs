@@ -80,6 +80,10 @@ struct Options {
 }
 
 fn main() {
+    // LibTorch's idle OpenMP threads would otherwise spin on the cores the kernels need, as
+    // `ssdface train --backend libtorch` avoids.
+    #[cfg(all(feature = "libtorch", unix))]
+    ssdface::openmp::restart_with_passive_openmp();
     let options = Options::parse();
     let batches = options.batch.map_or(vec![16, 32], |b| vec![b]);
     let config = SsdConfig::new();

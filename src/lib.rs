@@ -26,6 +26,8 @@ pub mod eval;
 #[cfg_attr(feature = "libtorch", allow(deprecated))]
 pub mod kernels;
 pub mod model;
+#[cfg(all(feature = "libtorch", unix))]
+pub mod openmp;
 #[cfg(feature = "images")]
 pub mod photo;
 #[cfg(feature = "images")]

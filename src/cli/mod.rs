@@ -67,6 +67,19 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
+impl Cli {
+    /// Whether the command trains on LibTorch, whose OpenMP threads then share the cores with
+    /// the training kernels (see `ssdface::openmp`).
+    #[cfg(all(feature = "libtorch", unix))]
+    pub fn trains_on_libtorch(&self) -> bool {
+        #[cfg(feature = "train")]
+        if let Command::Train(args) = &self.command {
+            return args.on_libtorch();
+        }
+        false
+    }
+}
+
 /// `error` and its causes, each said once. The library's errors name their cause in their
 /// own message (for callers that print only that) and also return it as their source, so the
 /// chain of messages repeats it: a cause already said is left out.

@@ -123,6 +123,14 @@ pub struct TrainArgs {
     max_images: Option<usize>,
 }
 
+impl TrainArgs {
+    /// Whether the run trains on LibTorch.
+    #[cfg(all(feature = "libtorch", unix))]
+    pub fn on_libtorch(&self) -> bool {
+        self.backend.backend == super::backend::Backend::Libtorch
+    }
+}
+
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let devices = devices(args.backend.backend, args.devices)?;
     let output = || RunOutput {
