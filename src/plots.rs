@@ -125,15 +125,21 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<(), P
     }
     let image = image::RgbImage::from_raw(WIDTH, HEIGHT, pixels)
         .expect("the buffer was made for this size");
-    let mut png = Vec::new();
-    let write_error = |source| PlotError::Write {
+    save_image(&image, path, image::ImageFormat::Png).map_err(|source| PlotError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    image
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(write_error)?;
-    crate::atomic_write(path, &png).map_err(|e| write_error(image::ImageError::IoError(e)))
+    })
+}
+
+/// `image` encoded as `format` and written to `path` whole or not at all.
+pub fn save_image(
+    image: &image::RgbImage,
+    path: &Path,
+    format: image::ImageFormat,
+) -> Result<(), image::ImageError> {
+    let mut bytes = Vec::new();
+    image.write_to(&mut std::io::Cursor::new(&mut bytes), format)?;
+    crate::atomic_write(path, &bytes).map_err(image::ImageError::IoError)
 }
 
 fn draw<DB: DrawingBackend>(

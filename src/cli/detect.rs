@@ -11,7 +11,7 @@ use ssdface::boxes::NmsConfig;
 use ssdface::detector::{Detector, Face};
 use ssdface::preprocess::{ImageView, PixelFormat};
 
-use ssdface::plots::draw_faces;
+use ssdface::plots::{draw_faces, save_image};
 
 use super::backend::BackendArgs;
 use super::{inputs, model_source::ModelArgs};
@@ -118,7 +118,10 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
                 if let Some(out) = drawn.as_ref().map(|paths| &paths[index])
                     && let Err(error) = draw_faces(rgb, &result.faces)
                         .map_err(anyhow::Error::from)
-                        .and_then(|drawn| save_drawing(&drawn, out))
+                        .and_then(|drawn| {
+                            let format = image::ImageFormat::from_path(out)?;
+                            Ok(save_image(&drawn, out, format)?)
+                        })
                         .with_context(|| format!("cannot write {}", out.display()))
                 {
                     report(error);
@@ -165,14 +168,6 @@ fn detect_one(
         faces,
     };
     Ok((result, rgb))
-}
-
-/// `drawing` in `path`, in the format its extension names, written whole or not at all.
-fn save_drawing(drawing: &RgbImage, path: &Path) -> anyhow::Result<()> {
-    let format = image::ImageFormat::from_path(path)?;
-    let mut bytes = std::io::Cursor::new(Vec::new());
-    drawing.write_to(&mut bytes, format)?;
-    Ok(ssdface::atomic_write(path, bytes.get_ref())?)
 }
 
 /// `path` as JSON text: as it is when it is UTF-8, else in Rust's debug form without its quotes
