@@ -184,10 +184,11 @@ pub struct Detector {
 }
 
 impl Detector {
-    /// A detector from a model and the config it was built from.
+    /// A detector from a model and the config it was built from. The detector keeps the model
+    /// with its batch norm folded ([`Ssd::folded`]).
     pub fn new(model: Ssd, config: SsdConfig, device: Device) -> Self {
         Self {
-            model,
+            model: model.folded(),
             boxes: BoxDecoder::new(&config, &device),
             config,
             selector: FaceSelector::new(NmsConfig::default()),
@@ -224,7 +225,7 @@ impl Detector {
         self.selector.nms()
     }
 
-    /// The network.
+    /// The network, its batch norm folded ([`Ssd::folded`]).
     pub fn model(&self) -> &Ssd {
         &self.model
     }

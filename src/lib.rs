@@ -8,8 +8,9 @@
 //! - [`detector`]: the whole pipeline, image in, faces out.
 //! - `photo` (feature `images`): photo files decoded upright, truncated files refused.
 //! - `web` (feature `web`): the browser API over the detector.
-//! - `kernels` (feature `train`): CPU training kernels (fused batch norm + ReLU6, depthwise
-//!   convolution) with their own backward, for Flex and LibTorch.
+//! - `kernels` (features `train`, `cli`, `web`): the crate's CPU kernels: for training (fused
+//!   batch norm + ReLU6, depthwise convolution, with their own backward; Flex and LibTorch) and
+//!   for inference (the folded convolution's bias and ReLU6 in one pass; Flex).
 //! - `train` (feature `train`): native training; [`eval`]: WIDER FACE-style evaluation.
 
 #![warn(missing_docs)]
@@ -20,7 +21,7 @@ pub mod data;
 pub mod default_model;
 pub mod detector;
 pub mod eval;
-#[cfg(feature = "train")]
+#[cfg(feature = "cpu-kernels")]
 // burn marks its LibTorch backend deprecated; it remains a backend of this crate (`libtorch`),
 // and the kernels implement their extension for it.
 #[cfg_attr(feature = "libtorch", allow(deprecated))]

@@ -277,3 +277,57 @@ fn the_command_line_trains_and_detects_on_each_backend() {
         }
     }
 }
+
+/// Detection on Flex runs the crate's inference kernels (batch norm folded once, the bias and
+/// ReLU6 applied inside the convolutions); on LibTorch it runs burn's operations (convolution
+/// with bias, then a clamp). On real photos, the face score of every prior and the decoded
+/// faces must agree to rounding.
+#[test]
+fn the_fused_inference_kernels_equal_burns_operations_on_photos() {
+    /// Largest difference allowed between the two paths' face scores, on any prior.
+    const SCORE_TOLERANCE: f32 = 1e-4;
+    #[allow(deprecated)]
+    let libtorch = Device::libtorch();
+    let flex = Device::flex();
+    let (config, model) = ssdface::weights::from_bytes(DEFAULT_WEIGHTS, &flex).unwrap();
+    let (_, unfused) = ssdface::weights::from_bytes(DEFAULT_WEIGHTS, &libtorch).unwrap();
+    let fused = model.folded();
+    let scores = |model: &ssdface::model::Ssd, input: Tensor<4>| -> Vec<f32> {
+        let logits = model.forward(input).logits;
+        burn::tensor::activation::softmax(logits, 2)
+            .narrow(2, 1, 1)
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .unwrap()
+    };
+    let mut largest = 0f32;
+    for name in [
+        "maksssksksss1.jpg",
+        "maksssksksss10.jpg",
+        "maksssksksss111.jpg",
+    ] {
+        let photo = read_upright(&common::val_image(name), DEFAULT_MAX_PIXELS).unwrap();
+        let view = ImageView::new(
+            photo.as_raw(),
+            photo.width(),
+            photo.height(),
+            PixelFormat::Rgb,
+        )
+        .unwrap();
+        let input = ssdface::preprocess::to_input_tensor(&view, &config, &flex);
+        let expected = scores(&unfused, input.clone().to_device(&libtorch));
+        let actual = scores(&fused, input);
+        assert_eq!(actual.len(), expected.len());
+        let difference = actual
+            .iter()
+            .zip(&expected)
+            .fold(0f32, |m, (a, e)| m.max((a - e).abs()));
+        assert!(
+            difference <= SCORE_TOLERANCE,
+            "{name}: face scores differ by up to {difference}"
+        );
+        largest = largest.max(difference);
+    }
+    println!("largest face-score difference, fused (flex) vs unfused (libtorch): {largest:.2e}");
+}

@@ -2,7 +2,8 @@
 //! convolutions (a group per channel) and its stem (three input channels) use it, computed
 //! directly on channel planes: forward, input gradient and weight gradient, without burn's
 //! per-group loop or the unfolded copy of the input its matrix product needs. Multi-threaded
-//! over (sample, group) units.
+//! over (sample, group) units. In inference the forward also applies the folded convolution's
+//! bias and ReLU6 to each output plane while it is still in cache ([`Epilogue`]).
 //!
 //! Every inner loop runs over contiguous slices, so that the compiler vectorises it: at stride 2
 //! a plane's columns are first split into its even and odd columns ("phases"), after which each
@@ -13,7 +14,9 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::HostMemory;
+use super::epilogue::Epilogue;
 use super::host::written_zeros;
+#[cfg(feature = "train")]
 use super::sums::LaneDot;
 use burn::backend::tensor::FloatTensor;
 use burn::prelude::Shape;
@@ -164,6 +167,7 @@ trait Rows {
 }
 
 /// [`Rows`] to accumulate into.
+#[cfg(feature = "train")]
 trait RowsMut {
     fn row_mut(&mut self, phase: usize, y: usize) -> &mut [f32];
 }
@@ -180,6 +184,7 @@ impl<T: AsRef<[f32]>> Rows for Plane<T> {
     }
 }
 
+#[cfg(feature = "train")]
 impl<T: AsMut<[f32]>> RowsMut for Plane<T> {
     fn row_mut(&mut self, _phase: usize, y: usize) -> &mut [f32] {
         &mut self.values.as_mut()[y * self.width..][..self.width]
@@ -189,7 +194,6 @@ impl<T: AsMut<[f32]>> RowsMut for Plane<T> {
 /// At stride 2, a plane's columns split into its even and odd columns (see the module's docs),
 /// row by row.
 struct Phases {
-    geometry: Geometry,
     widths: [usize; 2],
     values: [Vec<f32>; 2],
 }
@@ -199,7 +203,6 @@ impl Phases {
     fn zeros(geometry: Geometry) -> Self {
         let widths = geometry.phase_widths();
         Self {
-            geometry,
             widths,
             values: widths.map(|w| written_zeros(w * geometry.height)),
         }
@@ -223,8 +226,10 @@ impl Phases {
     }
 
     /// Writes the phases into `plane`, each column to its place.
+    #[cfg(feature = "train")]
     fn write_to(&self, plane: &mut [f32]) {
-        for (y, row) in plane.chunks_exact_mut(self.geometry.width).enumerate() {
+        let width = self.widths[0] + self.widths[1];
+        for (y, row) in plane.chunks_exact_mut(width).enumerate() {
             let (even, odd) = (self.row(0, y), self.row(1, y));
             let pairs = row.chunks_exact_mut(2);
             if let [last] = pairs.into_remainder() {
@@ -256,6 +261,7 @@ impl Rows for Phases {
     }
 }
 
+#[cfg(feature = "train")]
 impl RowsMut for Phases {
     fn row_mut(&mut self, phase: usize, y: usize) -> &mut [f32] {
         let width = self.widths[phase];
@@ -321,6 +327,7 @@ fn convolve(geometry: &Geometry, kernel: &[f32], input: &impl Rows, out: &mut [f
 
 /// Adds one output plane's gradient, through `kernel`, to one input plane's gradient in
 /// `target`: each output gradient spreads to the nine inputs it read.
+#[cfg(feature = "train")]
 fn spread(geometry: &Geometry, kernel: &[f32], grad: &[f32], target: &mut impl RowsMut) {
     let taps = geometry.column_taps();
     for_each_row(geometry, |o, row, ky| {
@@ -334,6 +341,7 @@ fn spread(geometry: &Geometry, kernel: &[f32], grad: &[f32], target: &mut impl R
 
 /// Adds one (input plane, output plane) pair's share of their kernel's gradient to `kernel`
 /// (nine values): each tap's dot product of the output gradients and the inputs it read.
+#[cfg(feature = "train")]
 fn correlate(geometry: &Geometry, input: &impl Rows, grad: &[f32], kernel: &mut [f64]) {
     let taps = geometry.column_taps();
     let mut dots = [LaneDot::default(); 9];
@@ -350,12 +358,13 @@ fn correlate(geometry: &Geometry, input: &impl Rows, grad: &[f32], kernel: &mut 
 }
 
 /// `[batch, in_channels, h, w]` convolved with `[out_channels, in_channels / groups, 3, 3]`
-/// weights in `groups` groups.
+/// weights in `groups` groups, then `epilogue` applied to each output plane.
 pub(super) fn forward<B: HostMemory>(
     x: FloatTensor<B>,
     weight: FloatTensor<B>,
     stride: usize,
     groups: usize,
+    epilogue: Option<Epilogue>,
 ) -> FloatTensor<B> {
     let geometry = Geometry::new(&B::shape(&x), &B::shape(&weight), stride, groups);
     let (x, weight) = (B::values(x), B::values(weight));
@@ -378,13 +387,18 @@ pub(super) fn forward<B: HostMemory>(
                         let kernel = geometry.kernel(weight, first_out + o, i);
                         convolve(&geometry, kernel, input, out);
                     }
+                    if let Some(epilogue) = &epilogue {
+                        epilogue.apply(first_out + o, out);
+                    }
                 }
             });
     }
     B::tensor(output)
 }
 
-/// Gradients of [`forward`] with respect to its input (when `input_grad`) and its weights.
+/// Gradients of [`forward`] (without epilogue) with respect to its input (when `input_grad`)
+/// and its weights.
+#[cfg(feature = "train")]
 pub(super) fn backward<B: HostMemory>(
     x: FloatTensor<B>,
     weight: FloatTensor<B>,

@@ -9,7 +9,12 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Distribution, TensorData};
 
-use super::*;
+use burn::prelude::*;
+
+use burn::backend::Flex;
+
+use super::HostMemory;
+use super::training::*;
 
 const EPSILON: f64 = 1e-5;
 

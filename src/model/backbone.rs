@@ -17,6 +17,16 @@ pub struct InvertedResidual {
 }
 
 impl InvertedResidual {
+    /// The block with its units' batch norm folded ([`ConvBn::folded`]).
+    fn folded(self) -> Self {
+        Self {
+            expand: self.expand.map(ConvBn::folded),
+            depthwise: self.depthwise.folded(),
+            project: self.project.folded(),
+            residual: self.residual,
+        }
+    }
+
     fn new(input: usize, output: usize, expansion: usize, stride: usize, device: &Device) -> Self {
         let hidden = input * expansion;
         Self {
@@ -59,6 +69,22 @@ pub struct Backbone {
 }
 
 impl Backbone {
+    /// The backbone with every unit's batch norm folded ([`ConvBn::folded`]).
+    pub(crate) fn folded(self) -> Self {
+        let stages = self.stages.into_iter().map(|stage| Stage {
+            blocks: stage
+                .blocks
+                .into_iter()
+                .map(InvertedResidual::folded)
+                .collect(),
+            tap: stage.tap,
+        });
+        Self {
+            stem: self.stem.folded(),
+            stages: stages.collect(),
+        }
+    }
+
     pub(crate) fn new(config: &SsdConfig, device: &Device) -> Self {
         let stem_channels = config.scaled(config.stem_channels);
         let stem = ConvBn::new([3, stem_channels], 3, 2, 1, true, device);

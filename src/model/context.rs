@@ -21,6 +21,15 @@ pub struct ContextBlock {
 }
 
 impl ContextBlock {
+    /// The block with its units' batch norm folded ([`ConvBn::folded`]).
+    pub(crate) fn folded(self) -> Self {
+        Self {
+            expand: self.expand.folded(),
+            depthwise: self.depthwise.folded(),
+            project: self.project,
+        }
+    }
+
     /// A block on a level of `channels`. Its projection starts at zero, so that adding it to a
     /// trained network leaves that network's detections unchanged until training moves it.
     pub(crate) fn new(channels: usize, device: &Device) -> Self {

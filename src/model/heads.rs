@@ -71,6 +71,15 @@ pub struct ExtraLayer {
 }
 
 impl ExtraLayer {
+    /// The layer with its units' batch norm folded ([`ConvBn::folded`]).
+    pub(crate) fn folded(self) -> Self {
+        Self {
+            reduce: self.reduce.folded(),
+            depthwise: self.depthwise.folded(),
+            expand: self.expand.folded(),
+        }
+    }
+
     pub(crate) fn new(input: usize, output: usize, device: &Device) -> Self {
         let hidden = (output / 4).max(8);
         Self {

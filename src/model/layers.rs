@@ -1,6 +1,7 @@
 //! Building blocks shared by the backbone and the heads: convolution + batch norm (+ ReLU6),
 //! and padded convolutions.
 
+use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
@@ -61,7 +62,8 @@ fn pointwise(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
 #[derive(Module, Debug)]
 pub struct ConvBn {
     conv: Conv2d,
-    norm: BatchNorm,
+    /// Absent once folded into `conv` for inference ([`ConvBn::folded`]).
+    norm: Option<BatchNorm>,
     /// False for the linear bottleneck projections of inverted residual blocks.
     activate: bool,
 }
@@ -80,19 +82,46 @@ impl ConvBn {
         Self {
             // Batch norm supplies the bias.
             conv: padded_conv(channels, kernel, stride, groups, false, device),
-            norm: BatchNormConfig::new(channels[1]).init(device),
+            norm: Some(BatchNormConfig::new(channels[1]).init(device)),
             activate,
         }
     }
 
     /// `[batch, channels[0], h, w]` -> `[batch, channels[1], ceil(h / stride), ceil(w / stride)]`.
     /// On an autodiff device (training) batch norm uses the batch's statistics; otherwise its
-    /// running statistics, folded into the convolution.
+    /// running statistics, folded into the convolution (here for this call when the unit is
+    /// not folded yet).
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        if input.is_autodiff() {
-            batch_norm_training(&self.norm, self.convolve_training(input), self.activate)
-        } else {
-            relu6_if(self.forward_folded(input), self.activate)
+        match &self.norm {
+            Some(norm) if input.is_autodiff() => {
+                batch_norm_training(norm, self.convolve_training(input), self.activate)
+            }
+            Some(norm) => {
+                let (weight, bias) = fold(&self.conv, norm);
+                self.forward_folded(input, weight, bias)
+            }
+            None => {
+                let bias = self.conv.bias.as_ref().expect("a folded unit has a bias");
+                self.forward_folded(input, self.conv.weight.val(), bias.val())
+            }
+        }
+    }
+
+    /// The unit for inference, its batch norm folded into the convolution's weights and bias
+    /// once ([`fold`]) rather than at every call. A folded unit is returned as it is; it cannot
+    /// be trained.
+    pub fn folded(self) -> Self {
+        let Some(norm) = &self.norm else {
+            return self;
+        };
+        let (weight, bias) = fold(&self.conv, norm);
+        let mut conv = self.conv;
+        conv.weight = Param::from_tensor(weight.detach());
+        conv.bias = Some(Param::from_tensor(bias.detach()));
+        Self {
+            conv,
+            norm: None,
+            activate: self.activate,
         }
     }
 
@@ -101,25 +130,53 @@ impl ConvBn {
     fn convolve_training(&self, input: Tensor<4>) -> Tensor<4> {
         #[cfg(feature = "train")]
         if let Some(stride) = self.direct_3x3_stride()
-            && crate::kernels::runs_on(&input)
+            && crate::kernels::training::runs_on(&input)
         {
             let weight = self.conv.weight.val();
-            return crate::kernels::conv3x3(input, weight, stride, self.conv.groups);
+            return crate::kernels::training::conv3x3(input, weight, stride, self.conv.groups);
         }
-        let pointwise_conv =
-            self.conv.kernel_size == [1, 1] && self.conv.stride == [1, 1] && self.conv.groups == 1;
-        if pointwise_conv {
+        if self.is_pointwise() {
             pointwise(&self.conv, input)
         } else {
             self.conv.forward(input)
         }
     }
 
+    /// The folded unit: the convolution with `weight` and `bias`, then ReLU6 when `activate`.
+    /// On Flex the crate's kernels add the bias and clamp in one pass over the output (in the
+    /// 3x3 kernel itself where it applies).
+    fn forward_folded(&self, input: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
+        let [kh, kw] = self.conv.kernel_size;
+        let options = ConvOptions::new(
+            self.conv.stride,
+            [half_padding(kh), half_padding(kw)],
+            self.conv.dilation,
+            self.conv.groups,
+        );
+        #[cfg(feature = "cpu-kernels")]
+        if crate::kernels::inference::infers_on(&input, &weight) {
+            use crate::kernels::inference::{bias_relu6, conv3x3_bias, pointwise_bias};
+            if let Some(stride) = self.direct_3x3_stride() {
+                return conv3x3_bias(input, weight, bias, stride, self.conv.groups, self.activate);
+            }
+            if self.is_pointwise() {
+                return pointwise_bias(input, weight, bias, self.activate);
+            }
+            return bias_relu6(conv2d(input, weight, None, options), bias, self.activate);
+        }
+        relu6_if(conv2d(input, weight, Some(bias), options), self.activate)
+    }
+
+    /// Whether the convolution is a 1x1 one, stride 1, in one group: a matrix product.
+    fn is_pointwise(&self) -> bool {
+        self.conv.kernel_size == [1, 1] && self.conv.stride == [1, 1] && self.conv.groups == 1
+    }
+
     /// The stride of this unit's convolution if the crate's 3x3 kernel computes it: 3x3 with
-    /// padding 1, stride 1 or 2 both ways, no bias, and few input channels per group (the
-    /// depthwise layers' one, the stem's three). With many, burn's convolution (a matrix
-    /// product over the unfolded input) is the faster one.
-    #[cfg(feature = "train")]
+    /// padding 1, stride 1 or 2 both ways, and few input channels per group (the depthwise
+    /// layers' one, the stem's three). With many, burn's convolution (a matrix product over the
+    /// unfolded input) is the faster one.
+    #[cfg(feature = "cpu-kernels")]
     fn direct_3x3_stride(&self) -> Option<usize> {
         /// Input channels per group up to which the direct kernel beats the matrix product.
         const MAX_INPUTS_PER_GROUP: usize = 4;
@@ -128,31 +185,9 @@ impl ConvBn {
         let direct = self.conv.kernel_size == [3, 3]
             && in_per_group <= MAX_INPUTS_PER_GROUP
             && self.conv.dilation == [1, 1]
-            && self.conv.bias.is_none()
             && stride_y == stride_x
             && matches!(stride_y, 1 | 2);
         direct.then_some(stride_y)
-    }
-
-    /// Inference: batch norm with its running statistics is an affine map per channel, folded
-    /// into the convolution's weights and bias. The fold costs a pass over the (small) weights;
-    /// it saves batch norm's four passes over the (large) feature map (burn's CPU backend runs
-    /// batch norm as four separate element-wise operations).
-    fn forward_folded(&self, input: Tensor<4>) -> Tensor<4> {
-        let norm = &self.norm;
-        let variance = norm.running_var.value().add_scalar(norm.epsilon);
-        let scale = norm.gamma.val() / variance.sqrt();
-        let bias = norm.beta.val() - norm.running_mean.value() * scale.clone();
-        let [out_channels, ..] = self.conv.weight.dims();
-        let weight = self.conv.weight.val() * scale.reshape([out_channels, 1, 1, 1]);
-        let [kh, kw] = self.conv.kernel_size;
-        let options = ConvOptions::new(
-            self.conv.stride,
-            [half_padding(kh), half_padding(kw)],
-            self.conv.dilation,
-            self.conv.groups,
-        );
-        conv2d(input, weight, Some(bias), options)
     }
 
     /// Multiply-accumulates for an `h` x `w` input, and the output size.
@@ -161,6 +196,18 @@ impl ConvBn {
         let (oh, ow) = (conv_output_side(h, stride), conv_output_side(w, stride));
         (conv_macs(&self.conv, oh, ow), oh, ow)
     }
+}
+
+/// Batch norm with its running statistics is an affine map per channel, folded into the
+/// convolution's weights and bias: it saves batch norm's passes over the (large) feature map
+/// (burn's CPU backend runs batch norm as four separate element-wise operations).
+fn fold(conv: &Conv2d, norm: &BatchNorm) -> (Tensor<4>, Tensor<1>) {
+    let variance = norm.running_var.value().add_scalar(norm.epsilon);
+    let scale = norm.gamma.val() / variance.sqrt();
+    let bias = norm.beta.val() - norm.running_mean.value() * scale.clone();
+    let [out_channels, ..] = conv.weight.dims();
+    let weight = conv.weight.val() * scale.reshape([out_channels, 1, 1, 1]);
+    (weight, bias)
 }
 
 /// ReLU6 when `activate`.
@@ -174,8 +221,8 @@ fn relu6_if(x: Tensor<4>, activate: bool) -> Tensor<4> {
 /// `BatchNorm` does. Public so that benchmarks time the same path.
 pub fn batch_norm_training(norm: &BatchNorm, x: Tensor<4>, activate: bool) -> Tensor<4> {
     #[cfg(feature = "train")]
-    if norm.training.is_enabled() && crate::kernels::runs_on(&x) {
-        let result = crate::kernels::batch_norm_train(
+    if norm.training.is_enabled() && crate::kernels::training::runs_on(&x) {
+        let result = crate::kernels::training::batch_norm_train(
             x,
             norm.gamma.val(),
             norm.beta.val(),
@@ -207,28 +254,43 @@ mod tests {
     #[test]
     fn folded_batch_norm_matches_convolution_then_batch_norm() {
         let device = Device::flex();
-        for (channels, kernel, stride, groups) in
-            [([6, 5], 1, 1, 1), ([4, 4], 3, 2, 4), ([3, 8], 3, 2, 1)]
-        {
+        for (channels, kernel, stride, groups) in [
+            ([6, 5], 1, 1, 1),
+            ([4, 4], 3, 2, 4),
+            ([3, 8], 3, 2, 1),
+            ([8, 6], 3, 1, 1),
+        ] {
             let mut layer = ConvBn::new(channels, kernel, stride, groups, true, &device);
             // Statistics and affine parameters away from the identity of a fresh layer.
             let random = |low: f64, high: f64| {
                 Tensor::<1>::random([channels[1]], Distribution::Uniform(low, high), &device)
             };
-            layer.norm.gamma = burn::module::Param::from_tensor(random(0.5, 2.0));
-            layer.norm.beta = burn::module::Param::from_tensor(random(-1.0, 1.0));
-            layer.norm.running_mean = burn::module::RunningState::new(random(-1.0, 1.0));
-            layer.norm.running_var = burn::module::RunningState::new(random(0.2, 3.0));
-            let input =
-                Tensor::<4>::random([2, channels[0], 9, 11], Distribution::Default, &device);
-            let expected = layer.norm.forward(layer.conv.forward(input.clone()));
-            let folded = layer.forward_folded(input);
-            assert_eq!(folded.dims(), expected.dims());
-            let difference = (folded - expected).abs().max().into_scalar::<f32>();
-            assert!(
-                difference < 1e-4,
-                "{channels:?} {kernel}x{kernel}/{stride}: {difference}"
+            let norm = layer.norm.as_mut().unwrap();
+            norm.gamma = Param::from_tensor(random(0.5, 2.0));
+            norm.beta = Param::from_tensor(random(-1.0, 1.0));
+            norm.running_mean = burn::module::RunningState::new(random(-1.0, 1.0));
+            norm.running_var = burn::module::RunningState::new(random(0.2, 3.0));
+            let input = Tensor::<4>::random(
+                [2, channels[0], 9, 11],
+                Distribution::Uniform(-2.0, 2.0),
+                &device,
             );
+            let norm = layer.norm.as_ref().unwrap();
+            let expected = relu6_if(norm.forward(layer.conv.forward(input.clone())), true);
+            // Folded for the call, and folded once (on Flex through the crate's kernels).
+            let folded = layer.clone().folded();
+            for (how, output) in [
+                ("per call", layer.forward(input.clone())),
+                ("folded", folded.forward(input.clone())),
+            ] {
+                assert_eq!(output.dims(), expected.dims());
+                let difference = (output - expected.clone()).abs().max().into_scalar::<f32>();
+                assert!(
+                    difference < 1e-4,
+                    "{channels:?} {kernel}x{kernel}/{stride} {how}: {difference}"
+                );
+            }
+            assert!(folded.norm.is_none() && folded.clone().folded().norm.is_none());
         }
     }
 
@@ -273,23 +335,22 @@ mod tests {
             let run = |layer: &ConvBn, kernels: bool| {
                 let input = input.clone().require_grad();
                 let output = if kernels {
-                    assert!(crate::kernels::runs_on(&input));
+                    assert!(crate::kernels::training::runs_on(&input));
                     layer.forward(input.clone())
                 } else {
-                    relu6_if(
-                        layer.norm.forward(layer.conv.forward(input.clone())),
-                        activate,
-                    )
+                    let norm = layer.norm.as_ref().unwrap();
+                    relu6_if(norm.forward(layer.conv.forward(input.clone())), activate)
                 };
                 let grads = (output.clone() * weights.clone()).sum().backward();
+                let norm = layer.norm.as_ref().unwrap();
                 [
                     output.inner(),
                     input.grad(&grads).unwrap(),
                     layer.conv.weight.val().grad(&grads).unwrap(),
-                    layer.norm.gamma.val().grad(&grads).unwrap().unsqueeze(),
-                    layer.norm.beta.val().grad(&grads).unwrap().unsqueeze(),
-                    layer.norm.running_mean.value().inner().unsqueeze(),
-                    layer.norm.running_var.value().inner().unsqueeze(),
+                    norm.gamma.val().grad(&grads).unwrap().unsqueeze(),
+                    norm.beta.val().grad(&grads).unwrap().unsqueeze(),
+                    norm.running_mean.value().inner().unsqueeze(),
+                    norm.running_var.value().inner().unsqueeze(),
                 ]
                 .map(|t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap())
             };

@@ -31,6 +31,19 @@ pub struct SsdOutput {
 }
 
 impl Ssd {
+    /// The network for inference: every unit's batch norm folded into its convolution once
+    /// ([`ConvBn::folded`](super::ConvBn::folded)), so that no forward pass folds it again. A
+    /// folded network detects as before but can be neither trained nor saved.
+    pub fn folded(self) -> Self {
+        Self {
+            backbone: self.backbone.folded(),
+            extras: self.extras.into_iter().map(ExtraLayer::folded).collect(),
+            top_down: self.top_down,
+            context: self.context.into_iter().map(ContextBlock::folded).collect(),
+            heads: self.heads,
+        }
+    }
+
     /// Build the network described by a (validated) config.
     pub(crate) fn new(config: &SsdConfig, device: &Device) -> Self {
         let backbone = Backbone::new(config, device);
