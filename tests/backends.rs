@@ -297,8 +297,7 @@ fn the_fused_inference_kernels_equal_burns_operations_on_photos() {
         burn::tensor::activation::softmax(logits, 2)
             .narrow(2, 1, 1)
             .into_data()
-            .convert::<f32>()
-            .into_vec()
+            .try_into_vec::<f32>()
             .unwrap()
     };
     let mut largest = 0f32;
