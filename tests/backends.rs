@@ -301,8 +301,8 @@ fn the_command_line_trains_and_detects_on_each_backend() {
 
 /// Detection on Flex runs the crate's inference kernels (batch norm folded once, the bias and
 /// ReLU6 applied inside the convolutions); on LibTorch it runs burn's operations (convolution
-/// with bias, then a clamp). On real photos, the face score of every prior and the decoded
-/// faces must agree to rounding.
+/// with bias, then a clamp). On real photos, the face score of every prior must agree to
+/// rounding (the decoded faces are compared by `detection_on_each_backend_equals_flex`).
 #[test]
 fn the_fused_inference_kernels_equal_burns_operations_on_photos() {
     /// Largest difference allowed between the two paths' face scores, on any prior.
@@ -332,11 +332,7 @@ fn the_fused_inference_kernels_equal_burns_operations_on_photos() {
         let input = ssdface::preprocess::to_input_tensor(&view, &config, &flex);
         let expected = scores(&unfused, input.clone().to_device(&libtorch));
         let actual = scores(&fused, input);
-        assert_eq!(actual.len(), expected.len());
-        let difference = actual
-            .iter()
-            .zip(&expected)
-            .fold(0f32, |m, (a, e)| m.max((a - e).abs()));
+        let difference = largest_difference(&actual, &expected);
         assert!(
             difference <= SCORE_TOLERANCE,
             "{name}: face scores differ by up to {difference}"

@@ -14,7 +14,7 @@ impl Epilogue<'_> {
         let bias = self.bias[channel];
         if self.activate {
             for value in plane {
-                *value = relu6(*value + bias);
+                *value = (*value + bias).clamp(0.0, 6.0);
             }
         } else {
             for value in plane {
@@ -22,14 +22,6 @@ impl Epilogue<'_> {
             }
         }
     }
-}
-
-/// `value` clamped to `0..=6`, NaN kept (as burn's `clamp`). Written as comparisons and selects,
-/// so that the loops above vectorise (`f32::clamp` checks its bounds at every call).
-#[inline(always)]
-fn relu6(value: f32) -> f32 {
-    let value = if value < 0.0 { 0.0 } else { value };
-    if value > 6.0 { 6.0 } else { value }
 }
 
 #[cfg(test)]

@@ -45,7 +45,14 @@ pub(super) fn forward(
     epilogue: Epilogue,
 ) -> FloatTensor<Flex> {
     let [batch, in_channels, height, width] = Flex::shape(&x).dims::<4>();
-    let [out_channels, ..] = Flex::shape(&weight).dims::<4>();
+    let weight_shape = Flex::shape(&weight).dims::<4>();
+    let out_channels = weight_shape[0];
+    // The products below read the weights as an `out_channels` x `in_channels` matrix.
+    assert_eq!(
+        weight_shape,
+        [out_channels, in_channels, 1, 1],
+        "1x1 weights that do not fit the input's {in_channels} channels"
+    );
     let columns = height * width;
     let (x, weight) = (Flex::values(x), Flex::values(weight));
     let (x, weight): (&[f32], &[f32]) = (&x, &weight);
