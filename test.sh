@@ -45,4 +45,6 @@ for features in web webgpu; do
     cargo clippy --profile wasm-small --lib --target wasm32-unknown-unknown --no-default-features \
         --features "$features" -- -D warnings
 done
+# Pillow for tools/gpu_run.sh, whose dry run is a test.
+tools/gpu_run.sh setup
 cargo test --release "${backends[@]}"

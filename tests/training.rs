@@ -462,3 +462,33 @@ fn damaged_runs_resume_from_their_newest_intact_checkpoint() {
         "{stderr}"
     );
 }
+
+/// `tools/gpu_run.sh dry`: the GPU machine's cycle on this machine's CPU (the long run's photos
+/// packed small, the run resumed from its committed state in a copy of the checkout, its new
+/// state brought back), so that the one call a lent GPU allows works the first time.
+#[test]
+fn the_gpu_cycle_continues_the_committed_long_run() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let committed = History::load(&repo.join("models/runs/long-1"))
+        .unwrap()
+        .epochs
+        .last()
+        .map_or(0, |epoch| epoch.epoch);
+    let output = Command::new("bash")
+        .args(["tools/gpu_run.sh", "dry"])
+        .current_dir(repo)
+        .env("SSDFACE_BIN", env!("CARGO_BIN_EXE_ssdface"))
+        .output()
+        .unwrap();
+    common::assert_success(&output, "tools/gpu_run.sh dry");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let epochs = stdout
+        .lines()
+        .find_map(|line| line.split_once(": epochs "))
+        .map(|(_, epochs)| epochs.to_string())
+        .unwrap_or_else(|| panic!("no epochs line in:\n{stdout}"));
+    let (from, to) = epochs.split_once(" -> ").unwrap();
+    assert_eq!(from.parse::<usize>().unwrap(), committed, "{stdout}");
+    assert!(to.parse::<usize>().unwrap() > committed, "{stdout}");
+    assert!(stdout.contains("packed"), "{stdout}");
+}

@@ -29,6 +29,10 @@ save() {
     for kind in model optim scheduler; do
         cp "$run/checkpoint/$kind-$epoch.bpk" "$state.tmp/checkpoint/"
     done
+    # The curve on both yardsticks (tools/long_run_curve.py) stays with the state.
+    for kept in yardsticks.json curve.png; do
+        [ -f "$state/$kept" ] && cp "$state/$kept" "$state.tmp/"
+    done
     rm -rf "$state" && mv "$state.tmp" "$state"
     echo "saved epoch $epoch of $run to $state"
 }

@@ -70,7 +70,8 @@ STRIDES = (8, 16, 32)
 
 
 class Teacher:
-    def __init__(self, model=TEACHER, threads=None):
+    def __init__(self, model=TEACHER, threads=None, scales=SCALES):
+        self.scales = scales
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -109,7 +110,10 @@ class Teacher:
 
     def detect(self, rgb, min_score=0.05):
         """Faces of every scale merged by score-weighted box voting: (boxes, scores, keypoints)."""
-        parts = [self.run_scale(rgb, s) for s in SCALES]
+        # A scale that MAX_SIDE caps to one already run adds nothing.
+        h, w = rgb.shape[:2]
+        effective = sorted({min(s, MAX_SIDE / max(h, w)) for s in self.scales})
+        parts = [self.run_scale(rgb, s) for s in effective]
         boxes = np.concatenate([p[0] for p in parts])
         scores = np.concatenate([p[1] for p in parts])
         points = np.concatenate([p[2] for p in parts])
@@ -313,6 +317,36 @@ def write_folder(out, images_dir, results):
     print(f"{out}: {len(results)} images, {faces} faces, {ignored} ignored", file=sys.stderr)
 
 
+def measure_by_height(teacher, data, input_height=240):
+    """The share of `data`'s faces that the teacher boxes (IoU >= 0.5) as faces (score >= the
+    face threshold) and as faces or ignored faces (>= the ignore threshold), by the face's height
+    at the detector's input (`input_height` rows for the whole photo): the small faces that the
+    teacher's labels teach. Faces flagged invalid are left out."""
+    edges = [6, 8, 10, 12, 14, 16, 32, 10_000]
+    totals = np.zeros(len(edges) - 1)
+    as_face = np.zeros(len(edges) - 1)
+    as_any = np.zeros(len(edges) - 1)
+    for name, faces in read_labels(data / "labels.txt"):
+        rgb = np.asarray(Image.open(data / "images" / name).convert("RGB"))
+        boxes, scores, _ = teacher.detect(rgb, IGNORE_THRESHOLD)
+        faces = [f for f in faces if len(f) < 8 or f[7] == 0]
+        known = np.array([[f[0], f[1], f[0] + f[2], f[1] + f[3]] for f in faces], np.float32).reshape(-1, 4)
+        heights = (known[:, 3] - known[:, 1]) * input_height / rgb.shape[0]
+        overlaps = iou_matrix(known, boxes)
+        for bucket in range(len(edges) - 1):
+            inside = (heights >= edges[bucket]) & (heights < edges[bucket + 1])
+            totals[bucket] += inside.sum()
+            if len(boxes):
+                as_face[bucket] += ((overlaps[inside][:, scores >= FACE_THRESHOLD] >= 0.5).any(1)).sum()
+                as_any[bucket] += ((overlaps[inside] >= 0.5).any(1)).sum()
+    print(f"height at {input_height} rows  faces  as faces  as faces or ignored")
+    for bucket in range(len(edges) - 1):
+        upper = "" if edges[bucket + 1] == 10_000 else f"{edges[bucket + 1]}"
+        label = f"{edges[bucket]}-{upper} px" if upper else f">= {edges[bucket]} px"
+        n = max(totals[bucket], 1)
+        print(f"{label:>20} {int(totals[bucket]):6d} {as_face[bucket] / n:9.3f} {as_any[bucket] / n:20.3f}")
+
+
 def measure(teacher, data):
     """Precision and recall of the teacher's boxes against `data`'s labels, by score threshold."""
     thresholds = np.array([0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
@@ -368,6 +402,11 @@ def main():
     check = commands.add_parser("measure", help="precision and recall by threshold")
     check.add_argument("--data", type=Path, default=SHARED / "data/val")
     check.add_argument("--threads", type=int, default=None)
+    check.add_argument("--by-height", action="store_true",
+                       help="recall by face height at 320x240 (e.g. on wider-dev/hard)")
+    for sub in (label, check, commands.choices["all"]):
+        sub.add_argument("--scales", type=lambda v: tuple(float(s) for s in v.split(",")),
+                         default=SCALES, help="scales the teacher runs at (default 1,2)")
     args = parser.parse_args()
 
     if args.command == "split":
@@ -375,9 +414,9 @@ def main():
         return
     if not TEACHER.is_file():
         sys.exit(f"error: the teacher model is missing: {TEACHER}")
-    teacher = Teacher(threads=args.threads)
+    teacher = Teacher(threads=args.threads, scales=args.scales)
     if args.command == "measure":
-        measure(teacher, args.data)
+        (measure_by_height if args.by_height else measure)(teacher, args.data)
         return
     if not 0 < args.ignore <= args.face <= 1:
         sys.exit(f"error: need 0 < --ignore ({args.ignore}) <= --face ({args.face}) <= 1")

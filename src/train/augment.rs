@@ -12,6 +12,7 @@ use rand::RngExt;
 use super::affine::{Affine, render};
 use crate::boxes::Corners;
 use crate::data::Sample;
+use crate::model::{OutOfRange, ensure};
 
 /// Grey used outside the source image (zoom-out canvas, rotated corners): the pixel mean, so it
 /// normalises to about zero.
@@ -77,6 +78,43 @@ pub struct AugmentConfig {
 }
 
 impl AugmentConfig {
+    /// Check every setting: probabilities from 0 to 1, a native-scale range `0 < low <= high`,
+    /// a smallest crop in (0, 1]. The error names the setting as `augment.<field>`, as it sits
+    /// in a run's `train_config.json`.
+    pub fn validate(&self) -> Result<(), OutOfRange> {
+        for (field, p) in [
+            ("flip", self.flip),
+            ("native_crop", self.native_crop),
+            ("crop", self.crop),
+            ("zoom_out", self.zoom_out),
+            ("mosaic", self.mosaic),
+            ("synthetic_negative", self.synthetic_negative),
+        ] {
+            let probability = (0.0..=1.0).contains(&p);
+            ensure(
+                format!("augment.{field}"),
+                "a probability from 0 to 1",
+                p,
+                probability,
+            )?;
+        }
+        let (low, high) = self.native_scale;
+        let scale_ok = low > 0.0 && low <= high && high.is_finite();
+        ensure(
+            "augment.native_scale",
+            "0 < low <= high",
+            format!("({low}, {high})"),
+            scale_ok,
+        )?;
+        let min_crop = f64::from(self.min_crop);
+        ensure(
+            "augment.min_crop",
+            "in (0, 1]",
+            min_crop,
+            min_crop > 0.0 && min_crop <= 1.0,
+        )
+    }
+
     /// No augmentation at all: the image is only resized (used for validation).
     pub fn none() -> Self {
         Self::new()

@@ -166,32 +166,7 @@ impl TrainConfig {
         // Two at least: the newest epoch's checkpoint is written before its history entry, so
         // a run killed in between resumes from the epoch before, which must still be there.
         ensure("keep_checkpoints", "at least 2", keep, keep >= 2)?;
-        let augment = &self.augment;
-        for (field, p) in [
-            ("augment.flip", augment.flip),
-            ("augment.native_crop", augment.native_crop),
-            ("augment.crop", augment.crop),
-            ("augment.zoom_out", augment.zoom_out),
-            ("augment.mosaic", augment.mosaic),
-            ("augment.synthetic_negative", augment.synthetic_negative),
-        ] {
-            ensure(field, "a probability from 0 to 1", p, unit(p))?;
-        }
-        let (low, high) = augment.native_scale;
-        let scale_ok = low > 0.0 && low <= high && high.is_finite();
-        ensure(
-            "augment.native_scale",
-            "0 < low <= high",
-            format!("({low}, {high})"),
-            scale_ok,
-        )?;
-        let min_crop = f64::from(augment.min_crop);
-        ensure(
-            "augment.min_crop",
-            "in (0, 1]",
-            min_crop,
-            min_crop > 0.0 && min_crop <= 1.0,
-        )?;
+        self.augment.validate()?;
         Ok(())
     }
 
