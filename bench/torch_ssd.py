@@ -101,9 +101,22 @@ class SsdConfig:
         self.pixel_std = 128.0
         assert width % 8 == 0 and height % 8 == 0 and min(width, height) >= 32
 
+    # Every field of the crate's `SsdConfig` that this port builds; `from_json` refuses others.
+    FIELDS = {"input_width", "input_height", "width_multiplier", "stem_channels", "stages",
+              "extra_channels", "top_down_levels", "context_levels", "min_sizes",
+              "aspect_ratios", "variances", "pixel_mean", "pixel_std"}
+
     @classmethod
     def from_json(cls, cfg: dict) -> SsdConfig:
-        """The config a weights file carries, as serde writes `SsdConfig` to JSON."""
+        """The config a weights file carries, as serde writes `SsdConfig` to JSON. A field this
+        port does not know, or context blocks (`context_levels`), which it does not build, is
+        refused rather than left out of the network."""
+        unknown = sorted(set(cfg) - cls.FIELDS)
+        if unknown:
+            raise ValueError(f"the PyTorch port does not build these SsdConfig fields: {unknown}")
+        if cfg.get("context_levels"):
+            raise ValueError(f"the PyTorch port has no context blocks: context_levels = "
+                             f"{cfg['context_levels']} (only networks without them compare)")
         config = cls(cfg["input_width"], cfg["input_height"])
         config.width_multiplier = cfg["width_multiplier"]
         config.stem_channels = cfg["stem_channels"]

@@ -47,7 +47,7 @@ pub const DEFAULT_MAX_PIXELS: u64 = 200_000_000;
 
 /// The photo at `path` as upright RGB pixels, if it has at most `max_pixels`.
 pub fn read_upright(path: &Path, max_pixels: u64) -> Result<RgbImage, PhotoError> {
-    crate::check_regular_file(path)?;
+    crate::files::check_regular_file(path)?;
     decode_upright(&std::fs::read(path)?, max_pixels)
 }
 
@@ -56,7 +56,7 @@ pub fn read_upright(path: &Path, max_pixels: u64) -> Result<RgbImage, PhotoError
 pub fn upright_dimensions(path: &Path) -> Result<(u32, u32), PhotoError> {
     use image::metadata::Orientation;
 
-    crate::check_regular_file(path)?;
+    crate::files::check_regular_file(path)?;
     let mut decoder = ImageReader::open(path)?
         .with_guessed_format()?
         .into_decoder()?;

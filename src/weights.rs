@@ -190,7 +190,7 @@ pub fn save_file(
     path: &std::path::Path,
 ) -> Result<(), WeightsError> {
     let bytes = to_bytes(model, config, precision)?;
-    crate::atomic_write(path, &bytes).map_err(|source| WeightsError::Io {
+    crate::files::atomic_write(path, &bytes).map_err(|source| WeightsError::Io {
         path: path.display().to_string(),
         action: "write",
         source,

@@ -138,7 +138,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     match &args.json {
         Some(path) => {
             // Atomically: a failed write (a full disk) leaves the old file whole.
-            ssdface::atomic_write(path, (json + "\n").as_bytes())
+            ssdface::files::atomic_write(path, (json + "\n").as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!("wrote {} results to {}", results.len(), path.display());
         }

@@ -134,7 +134,7 @@ fn run_model(args: &EvalArgs, dataset: &FaceDataset) -> anyhow::Result<Vec<Vec<S
 fn write_report(out: &Path, report: &EvalReport, label: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let json = out.join("report.json");
-    ssdface::atomic_write(
+    ssdface::files::atomic_write(
         &json,
         (serde_json::to_string_pretty(report)? + "\n").as_bytes(),
     )

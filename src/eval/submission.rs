@@ -113,7 +113,7 @@ pub fn write_submission(
             ));
         }
         // Whole or not at all; whatever is in the way (a named pipe too) is replaced.
-        crate::atomic_write(&path, text.as_bytes()).map_err(written)?;
+        crate::files::atomic_write(&path, text.as_bytes()).map_err(written)?;
     }
     Ok(())
 }
@@ -130,7 +130,7 @@ pub fn read_submission(
                 path: path.clone(),
                 source,
             };
-            crate::check_regular_file(&path).map_err(read_error)?;
+            crate::files::check_regular_file(&path).map_err(read_error)?;
             let text = std::fs::read_to_string(&path).map_err(read_error)?;
             parse(&text).map_err(|(line, message)| SubmissionError::Malformed {
                 path,

@@ -87,8 +87,8 @@ impl History {
     /// Write `history.json` and `metrics.csv` atomically.
     pub fn save(&self, run: &Path) -> std::io::Result<()> {
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        crate::atomic_write(&run.join(HISTORY_FILE), json.as_bytes())?;
-        crate::atomic_write(&run.join(METRICS_FILE), self.csv().as_bytes())
+        crate::files::atomic_write(&run.join(HISTORY_FILE), json.as_bytes())?;
+        crate::files::atomic_write(&run.join(METRICS_FILE), self.csv().as_bytes())
     }
 
     /// The epochs as CSV with a header line.

@@ -1,19 +1,68 @@
-//! The MultiBox loss: smooth-L1 on the offsets of face priors (times a weight), plus
-//! cross-entropy on face priors and the hardest background priors (3 per face prior; in an
-//! image without faces, 3 per face prior of the batch's average image), both divided by the
-//! number of face priors.
-//! Ignored priors (label -1) count neither way.
+//! The training loss, whole: the MultiBox loss (smooth-L1 on the offsets of face priors, times
+//! a weight, plus cross-entropy on face priors and the hardest background priors: 3 per face
+//! prior; in an image without faces, 3 per face prior of the batch's average image; both
+//! divided by the number of face priors), and the generalised-IoU term of the box part when it
+//! is weighted. Ignored priors (label -1) count neither way.
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
+
+use super::overlap::giou_loss;
+use crate::boxes::Variances;
+use crate::model::SsdOutput;
+
+/// How the training loss weighs its parts (from the run's `TrainConfig`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossWeights {
+    /// Mined background priors per face prior.
+    pub negatives_per_positive: usize,
+    /// Weight of the box regression part against the classification part.
+    pub location: f32,
+    /// Weight of the generalised-IoU term within the box regression part (0: left out).
+    pub giou: f32,
+}
+
+/// The training loss of the network's `output`: [`multibox_loss`], plus the generalised-IoU
+/// term ([`giou_loss`] of the boxes the offsets encode, with the codec's `variances`) within
+/// the box regression part when it is weighted.
+pub fn detection_loss(
+    output: SsdOutput,
+    labels: Tensor<2, Int>,
+    target_offsets: Tensor<3>,
+    weights: LossWeights,
+    variances: Variances,
+) -> LossParts {
+    // Skipped at weight 0: it decodes the predicted and the target box of every prior.
+    let giou = (weights.giou > 0.0).then(|| {
+        giou_loss(
+            output.offsets.clone(),
+            target_offsets.clone(),
+            labels.clone(),
+            variances,
+        ) * weights.giou
+    });
+    let mut parts = multibox_loss(
+        output.logits,
+        output.offsets,
+        labels,
+        target_offsets,
+        weights.negatives_per_positive,
+        weights.location,
+    );
+    if let Some(giou) = giou {
+        parts.total = parts.total + giou.clone() * weights.location;
+        parts.location = parts.location + giou;
+    }
+    parts
+}
 
 /// The loss and its two parts, each a one-element tensor.
 #[derive(Debug, Clone)]
 pub struct LossParts {
     /// `location_weight x location + confidence`: what is minimised.
     pub total: Tensor<1>,
-    /// Smooth-L1 box regression on face priors (plus the weighted generalised-IoU term when
-    /// `TrainingModel::loss` adds it).
+    /// Smooth-L1 box regression on face priors (plus the weighted generalised-IoU term in
+    /// [`detection_loss`]).
     pub location: Tensor<1>,
     /// Cross-entropy on face priors and mined background priors.
     pub confidence: Tensor<1>,

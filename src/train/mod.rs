@@ -22,7 +22,7 @@ pub use config::{TrainConfig, TrainConfigError};
 pub use history::{EpochRecord, History};
 pub use item::{BACKGROUND, FACE, IGNORED, TargetRules, TrainItem, encode_item};
 pub use loader::{AugmentedDataset, DetectionBatch, DetectionBatcher, DetectionItem};
-pub use loss::{LossParts, multibox_loss};
+pub use loss::{LossParts, LossWeights, detection_loss, multibox_loss};
 pub use metrics::{ApMetric, ImagesPerSecond, LossPart, LossPartMetric, names};
 pub use policy::{EpochEndPolicy, draw_curves};
 pub use report::{MessageSink, RunMessage, RunOutput};

@@ -15,6 +15,7 @@ use super::config::TrainConfig;
 use super::history::{EpochRecord, History};
 use super::metrics::names;
 use super::report::{MessageSink, RunMessage};
+use super::schedule::PlateauFactor;
 use crate::plots::{Chart, PlotError, Series, line_chart};
 
 /// Longest wait for an epoch's checkpoint to be written before its history is.
@@ -45,24 +46,24 @@ pub struct PolicyState {
 #[derive(Clone)]
 pub struct EpochEndPolicy {
     state: Arc<Mutex<PolicyState>>,
-    lr_factor: Arc<Mutex<f64>>,
+    lr_factor: PlateauFactor,
     say: MessageSink,
     /// The run's interrupter, where a checkpoint that failed (a full disk) is recorded.
     interrupter: Interrupter,
 }
 
 impl EpochEndPolicy {
-    /// A policy continuing `history`, lowering `lr_factor` (shared with the schedule).
+    /// A policy continuing `history`, lowering `lr_factor` (which the schedule reads).
     pub fn new(
         run: PathBuf,
         history: History,
         config: &TrainConfig,
         deadline: Option<Instant>,
-        lr_factor: Arc<Mutex<f64>>,
+        lr_factor: PlateauFactor,
         say: MessageSink,
         interrupter: Interrupter,
     ) -> Self {
-        *lr_factor.lock().expect("lr factor lock") = history.plateau_factor;
+        lr_factor.set(history.plateau_factor);
         Self {
             state: Arc::new(Mutex::new(PolicyState {
                 run,
@@ -117,7 +118,7 @@ impl EarlyStoppingStrategy for EpochEndPolicy {
         );
         let lowered = state.history.record(record, delta, patience, factor);
         if lowered {
-            *self.lr_factor.lock().expect("lr factor lock") = state.history.plateau_factor;
+            self.lr_factor.set(state.history.plateau_factor);
             (self.say)(RunMessage::LearningRateLowered { patience, factor });
         }
 

@@ -29,7 +29,7 @@ use super::loader::{AugmentedDataset, DetectionBatch, DetectionBatcher};
 use super::metrics::{ApMetric, ImagesPerSecond, LossPart, LossPartMetric};
 use super::policy::EpochEndPolicy;
 use super::report::{MessageSink, RunMessage, RunOutput};
-use super::schedule::DetectorSchedule;
+use super::schedule::{DetectorSchedule, PlateauFactor};
 use super::step::TrainingModel;
 use crate::boxes::NmsConfig;
 use crate::data::FaceDataset;
@@ -197,10 +197,10 @@ pub fn start(
     // start that fails leaves the folder as it was, free for the corrected command.
     let prepared = prepare(config, data, 0, &devices, &output.messages)?;
     let config_json = burn::config::config_to_json(config);
-    crate::atomic_write(&run.join(CONFIG_FILE), config_json.as_bytes())
+    crate::files::atomic_write(&run.join(CONFIG_FILE), config_json.as_bytes())
         .map_err(|e| file_error(&run.join(CONFIG_FILE), e))?;
     let data_json = serde_json::to_string_pretty(data).expect("paths serialise");
-    crate::atomic_write(&run.join(DATA_FILE), data_json.as_bytes())
+    crate::files::atomic_write(&run.join(DATA_FILE), data_json.as_bytes())
         .map_err(|e| file_error(&run.join(DATA_FILE), e))?;
     launch(
         run,
@@ -366,7 +366,7 @@ fn launch(
     } = prepared;
     let steps_per_epoch = train_images.len().div_ceil(config.batch_size);
     let (train_loader, val_loader) = loaders(config, train_images, val_images, epochs_done);
-    let lr_factor = Arc::new(Mutex::new(1.0));
+    let lr_factor = PlateauFactor::new(1.0);
     let schedule = DetectorSchedule::new(
         config.learning_rate,
         config.min_learning_rate,

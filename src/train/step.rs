@@ -7,8 +7,7 @@ use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
 
 use super::TrainConfig;
 use super::loader::DetectionBatch;
-use super::loss::{LossParts, multibox_loss};
-use super::overlap::giou_loss;
+use super::loss::{LossParts, LossWeights, detection_loss};
 use crate::boxes::NmsConfig;
 use crate::detector::BoxDecoder;
 use crate::eval::GroundTruth;
@@ -57,35 +56,25 @@ impl TrainingModel {
     }
 
     /// The loss of the network's `output` for prior `labels` and `target_offsets` (as
-    /// [`multibox_loss`] takes them), with the generalised-IoU term when it is weighted.
+    /// [`detection_loss`] takes them), with this model's weights.
     pub fn loss(
         &self,
         output: SsdOutput,
         labels: Tensor<2, Int>,
         target_offsets: Tensor<3>,
     ) -> LossParts {
-        // Skipped at weight 0: it decodes the predicted and the target box of every prior.
-        let giou = (self.giou_weight > 0.0).then(|| {
-            giou_loss(
-                output.offsets.clone(),
-                target_offsets.clone(),
-                labels.clone(),
-                self.boxes.variances(),
-            ) * self.giou_weight
-        });
-        let mut parts = multibox_loss(
-            output.logits,
-            output.offsets,
+        let weights = LossWeights {
+            negatives_per_positive: self.negatives_per_positive,
+            location: self.location_weight,
+            giou: self.giou_weight,
+        };
+        detection_loss(
+            output,
             labels,
             target_offsets,
-            self.negatives_per_positive,
-            self.location_weight,
-        );
-        if let Some(giou) = giou {
-            parts.total = parts.total + giou.clone() * self.location_weight;
-            parts.location = parts.location + giou;
-        }
-        parts
+            weights,
+            self.boxes.variances(),
+        )
     }
 
     fn losses(&self, batch: DetectionBatch, keep_predictions: bool) -> StepOutput {

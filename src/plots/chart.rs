@@ -1,14 +1,13 @@
-//! Pictures drawn with plotters and the bundled font: PNG line charts (training curves,
-//! precision-recall curves) and faces outlined on photos.
+//! PNG line charts with a legend: the training curves and the evaluation's precision-recall
+//! curves.
 
 use std::path::Path;
-use std::sync::Once;
 
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-/// The font every chart uses, bundled so charts render the same on every machine.
-const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
+use super::{PlotError, register_font, save_image};
+
 const WIDTH: u32 = 800;
 const HEIGHT: u32 = 500;
 const COLOURS: [RGBColor; 6] = [
@@ -42,78 +41,6 @@ pub struct Chart<'a> {
     pub fixed_range: Option<((f64, f64), (f64, f64))>,
 }
 
-/// The photo with every face outlined and labelled with its score; lines and text grow with
-/// the photo so that they stay visible on large ones.
-pub fn draw_faces(
-    mut image: image::RgbImage,
-    faces: &[crate::detector::Face],
-) -> Result<image::RgbImage, PlotError> {
-    const BOX: RGBColor = RGBColor(0, 255, 0);
-    register_font();
-    let (w, h) = image.dimensions();
-    let thickness = (w.max(h) / 300).max(2);
-    let text_height = (w.max(h) / 40).max(12) as i32;
-    {
-        let root = BitMapBackend::with_buffer(&mut image, (w, h)).into_drawing_area();
-        for face in faces {
-            let (x1, y1) = (face.x as i32, face.y as i32);
-            let (x2, y2) = ((face.x + face.width) as i32, (face.y + face.height) as i32);
-            let outline = ShapeStyle::from(&BOX).stroke_width(thickness);
-            root.draw(&Rectangle::new([(x1, y1), (x2, y2)], outline))
-                .map_err(PlotError::Draw)?;
-            // Above the box, or inside it when the box touches the top edge.
-            let label = format!("{:.2}", face.score);
-            let top = if y1 >= text_height {
-                y1 - text_height
-            } else {
-                y1
-            };
-            // DejaVu Sans Mono advances 0.6 em per character.
-            let width = (label.len() as f64 * 0.6 * f64::from(text_height)).ceil() as i32 + 4;
-            root.draw(&Rectangle::new(
-                [(x1, top), (x1 + width, top + text_height)],
-                BLACK.filled(),
-            ))
-            .map_err(PlotError::Draw)?;
-            let font = ("sans-serif", f64::from(text_height))
-                .into_font()
-                .color(&BOX);
-            root.draw(&Text::new(label, (x1 + 2, top), font))
-                .map_err(PlotError::Draw)?;
-        }
-        root.present().map_err(PlotError::Draw)?;
-    }
-    Ok(image)
-}
-
-fn register_font() {
-    static REGISTER: Once = Once::new();
-    REGISTER.call_once(|| {
-        // Registration only fails for unreadable font bytes, which are compiled in.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
-    });
-}
-
-/// The bitmap backend's own error type.
-type BitmapError = <BitMapBackend<'static> as DrawingBackend>::ErrorType;
-
-/// Why a chart or a picture could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum PlotError {
-    /// Drawing failed.
-    #[error("cannot draw: {0}")]
-    Draw(#[source] DrawingAreaErrorKind<BitmapError>),
-    /// The PNG could not be written.
-    #[error("cannot write {path}")]
-    Write {
-        /// The chart's file.
-        path: std::path::PathBuf,
-        /// The failure.
-        #[source]
-        source: image::ImageError,
-    },
-}
-
 /// Draw `series` into a PNG at `path` (written whole or not at all).
 pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<(), PlotError> {
     register_font();
@@ -129,17 +56,6 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<(), P
         path: path.to_path_buf(),
         source,
     })
-}
-
-/// `image` encoded as `format` and written to `path` whole or not at all.
-pub fn save_image(
-    image: &image::RgbImage,
-    path: &Path,
-    format: image::ImageFormat,
-) -> Result<(), image::ImageError> {
-    let mut bytes = Vec::new();
-    image.write_to(&mut std::io::Cursor::new(&mut bytes), format)?;
-    crate::atomic_write(path, &bytes).map_err(image::ImageError::IoError)
 }
 
 fn draw<DB: DrawingBackend>(
