@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use burn::config::Config;
 use burn::prelude::*;
 use serde_json::Value;
+use ssdface::boxes::NmsConfig;
 use ssdface::data::FaceDataset;
 use ssdface::model::SsdConfig;
 use ssdface::weights::{self, Precision};
@@ -1113,4 +1114,59 @@ fn training_and_evaluation_read_photos_as_detect_does() {
     .unwrap();
     let error = FaceDataset::open(std::slice::from_ref(&dir)).unwrap_err();
     assert!(error.to_string().contains("not a regular file"), "{error}");
+}
+
+/// The `[default: V]` that `--help` shows for `flag` (the text between the flag's line and the
+/// next option).
+fn help_default(help: &str, flag: &str) -> String {
+    let start = help
+        .find(&format!("{flag} "))
+        .unwrap_or_else(|| panic!("{flag} is not in the help:\n{help}"));
+    let block = &help[start..];
+    let block = &block[..block[2..].find("\n  -").map_or(block.len(), |end| end + 2)];
+    let value = block
+        .split("[default: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{flag} shows no default:\n{block}"));
+    value[..value.find(']').unwrap()].to_string()
+}
+
+#[test]
+fn the_help_shows_the_configs_own_defaults() {
+    let help = |command: &str| {
+        let output = ssdface_within(60, &[command, "--help"]);
+        common::assert_success(&output, command);
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let train = help("train");
+    let config = ssdface::train::TrainConfig::new();
+    for (flag, value) in [
+        ("--epochs", config.epochs.to_string()),
+        ("--batch-size", config.batch_size.to_string()),
+        ("--lr", config.learning_rate.to_string()),
+        ("--weight-decay", config.weight_decay.to_string()),
+        ("--match-iou", config.match_iou.to_string()),
+        ("--location-weight", config.box_loss_weight().to_string()),
+        ("--giou-weight", config.giou_loss_weight().to_string()),
+        ("--min-face-size", config.min_face_size.to_string()),
+        (
+            "--negatives-per-positive",
+            config.negatives_per_positive.to_string(),
+        ),
+        ("--workers", config.workers.to_string()),
+        ("--keep-checkpoints", config.checkpoints_kept().to_string()),
+        ("--seed", config.seed.to_string()),
+    ] {
+        assert_eq!(help_default(&train, flag), value, "train {flag}");
+    }
+    let detect = help("detect");
+    let nms = NmsConfig::default();
+    for (flag, value) in [
+        ("--score-threshold", nms.score_threshold.to_string()),
+        ("--iou-threshold", nms.iou_threshold.to_string()),
+        ("--top-k", nms.top_k.to_string()),
+        ("--max-faces", nms.max_detections.to_string()),
+    ] {
+        assert_eq!(help_default(&detect, flag), value, "detect {flag}");
+    }
 }

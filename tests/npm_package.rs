@@ -297,3 +297,44 @@ fn the_readmes_examples_are_the_ones_the_package_test_runs() {
         );
     }
 }
+
+/// The defaults that `index.d.ts` states (`Default X.` in each option's comment) are the
+/// detector's own, so that the types cannot drift from `NmsConfig`.
+#[test]
+fn the_typescript_types_state_the_detectors_own_defaults() {
+    let types =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pkg/index.d.ts"))
+            .unwrap();
+    let stated = |field: &str| -> f64 {
+        let at = types
+            .find(&format!("  {field}?:"))
+            .unwrap_or_else(|| panic!("index.d.ts has no option {field}"));
+        let comment = &types[types[..at].rfind("/**").unwrap()..at];
+        let default = comment
+            .split("Default ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{field}: no default stated in {comment}"));
+        // The number, without the full stop that ends the sentence.
+        let number: String = default
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        number
+            .trim_end_matches('.')
+            .parse()
+            .unwrap_or_else(|e| panic!("{field}: {e} in {comment}"))
+    };
+    let nms = ssdface::boxes::NmsConfig::default();
+    for (field, value) in [
+        ("scoreThreshold", f64::from(nms.score_threshold)),
+        ("iouThreshold", f64::from(nms.iou_threshold)),
+        ("topK", nms.top_k as f64),
+        ("maxFaces", nms.max_detections as f64),
+    ] {
+        assert!(
+            (stated(field) - value).abs() < 1e-6,
+            "index.d.ts states {field} defaults to {}, the detector uses {value}",
+            stated(field)
+        );
+    }
+}
