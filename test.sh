@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (skipping what is present: Debian's
 # Chromium and Mesa's software Vulkan driver, the npm packages of tests/browser, PyPI's torch
-# for the LibTorch backend; build.sh adds the wasm32 Rust target and wasm-bindgen's CLI), then
+# for the LibTorch backend, Pillow for tools/gpu_run.sh's dry run; build.sh adds the wasm32
+# Rust target and wasm-bindgen's CLI), then
 # checks formatting and lints and runs every test, with the LibTorch and wgpu backends built
 # in so that tests/backends.rs compares them with the CPU one. CI (.ci/run) runs exactly this.
 set -euo pipefail
