@@ -222,10 +222,58 @@ function guarded(call) {
 }
 
 /** A face detector running in this thread. */
-export class FaceDetector {
+/** The calls a subclass of `Detector` answers: whether it can still be used (throwing when
+ * not), and taking a new score threshold (already checked). Symbols keep them off the public
+ * API. */
+const CHECK_LIVE = Symbol("checkLive");
+const APPLY_THRESHOLD = Symbol("applyThreshold");
+/** The score threshold as it is, for the subclasses' own use: read without the check that a
+ * disposed detector fails, set without being applied (the worker's own, once created). */
+const THRESHOLD = Symbol("threshold");
+
+/** What `FaceDetector` and `WorkerFaceDetector` do alike; each answers `detect`, `dispose` and
+ * the two calls above in its own way. */
+class Detector {
+  #scoreThreshold;
+
+  constructor(scoreThreshold) {
+    this.#scoreThreshold = scoreThreshold;
+  }
+
+  get [THRESHOLD]() {
+    return this.#scoreThreshold;
+  }
+
+  set [THRESHOLD](value) {
+    this.#scoreThreshold = value;
+  }
+
+  get scoreThreshold() {
+    this[CHECK_LIVE]();
+    return this.#scoreThreshold;
+  }
+
+  /** Checked at once, applied from the next `detect` on. */
+  set scoreThreshold(value) {
+    this[CHECK_LIVE]();
+    this.#scoreThreshold = checkedScoreThreshold(value);
+    this[APPLY_THRESHOLD](this.#scoreThreshold);
+  }
+
+  /** One detection in a blank image, so that the first real frame is not the slow one. */
+  async warmup() {
+    await this.detect(blankImage());
+  }
+
+  detectVideo(video, onFaces, options) {
+    this[CHECK_LIVE]();
+    return watchVideo((image) => this.detect(image), video, onFaces, options);
+  }
+}
+
+export class FaceDetector extends Detector {
   #inner;
   #backendReason;
-  #scoreThreshold;
   #thresholdChanged = false;
   /** This detector's calls in flight: `dispose()` frees the network after them. */
   #calls = new Set();
@@ -241,10 +289,10 @@ export class FaceDetector {
     if (token !== CREATE) {
       throw new TypeError("use `await FaceDetector.create(options)` to make a FaceDetector");
     }
+    super(inner.scoreThreshold);
     this.#inner = inner;
     this.#exports = exports;
     this.#backendReason = backendReason;
-    this.#scoreThreshold = inner.scoreThreshold;
     this.#start = start;
   }
 
@@ -285,16 +333,13 @@ export class FaceDetector {
     return this.#backendReason;
   }
 
-  get scoreThreshold() {
-    this.#live();
-    return this.#scoreThreshold;
+  /** A new threshold waits for the next `detect` (one may be in flight now). */
+  [APPLY_THRESHOLD]() {
+    this.#thresholdChanged = true;
   }
 
-  /** Checked at once, applied from the next `detect` on (one may be in flight now). */
-  set scoreThreshold(value) {
+  [CHECK_LIVE]() {
     this.#live();
-    this.#scoreThreshold = checkedScoreThreshold(value);
-    this.#thresholdChanged = true;
   }
 
   /**
@@ -306,7 +351,7 @@ export class FaceDetector {
       const inner = this.#live();
       checkBitmap(source);
       if (this.#thresholdChanged) {
-        inner.scoreThreshold = this.#scoreThreshold;
+        inner.scoreThreshold = this[THRESHOLD];
         this.#thresholdChanged = false;
       }
       return inner.detect(source);
@@ -321,7 +366,7 @@ export class FaceDetector {
 
   /** A CPU network in place of the one whose GPU device was lost. */
   async #moveToCpu(error) {
-    const [inner, exports] = await this.#start("cpu", { scoreThreshold: this.#scoreThreshold });
+    const [inner, exports] = await this.#start("cpu", { scoreThreshold: this[THRESHOLD] });
     if (this.#disposed) {
       inner.dispose();
       throw new Error("this FaceDetector was disposed");
@@ -335,16 +380,6 @@ export class FaceDetector {
     this.#exports = exports;
     this.#thresholdChanged = false;
     this.#backendReason = `the GPU device was lost (${error.message.split("\n")[0]}): moved to the CPU`;
-  }
-
-  /** One detection in a blank image, so that the first real frame is not the slow one. */
-  async warmup() {
-    await this.detect(blankImage());
-  }
-
-  detectVideo(video, onFaces, options) {
-    this.#live();
-    return watchVideo((image) => this.detect(image), video, onFaces, options);
   }
 
   dispose() {
@@ -383,7 +418,7 @@ export async function __panicForTesting(afterAwait) {
  * A face detector running in a module Web Worker (`worker.js`), keeping this thread free. If
  * the module in the worker stops (a panic), the worker it started is replaced by a fresh one.
  */
-export class WorkerFaceDetector {
+export class WorkerFaceDetector extends Detector {
   #worker;
   #startWorker;
   #options;
@@ -392,7 +427,6 @@ export class WorkerFaceDetector {
   #ready = null;
   #backend;
   #backendReason;
-  #scoreThreshold;
   /** This detector's `detect` calls in flight: `dispose()` stops the worker after them. */
   #calls = new Set();
   #disposed = null;
@@ -400,6 +434,8 @@ export class WorkerFaceDetector {
 
   /** Use `WorkerFaceDetector.create()`. */
   constructor(startWorker, options) {
+    // The worker's detector says its threshold once created (below).
+    super(undefined);
     this.#startWorker = startWorker;
     this.#options = options;
   }
@@ -424,7 +460,7 @@ export class WorkerFaceDetector {
     });
     detector.#backend = backend;
     detector.#backendReason = backendReason;
-    detector.#scoreThreshold = scoreThreshold;
+    detector[THRESHOLD] = scoreThreshold;
     return detector;
   }
 
@@ -436,19 +472,12 @@ export class WorkerFaceDetector {
     return this.#backendReason;
   }
 
-  get scoreThreshold() {
-    this.#live();
-    return this.#scoreThreshold;
-  }
-
-  /** Checked at once, applied from the next `detect` on (messages to the worker stay in order). */
-  set scoreThreshold(value) {
-    this.#live();
-    this.#scoreThreshold = checkedScoreThreshold(value);
+  /** Sent at once: messages to the worker stay in order, so the next `detect` uses it. */
+  [APPLY_THRESHOLD](value) {
     this.#send({ type: "threshold", value }).catch(() => {});
   }
 
-  #live() {
+  [CHECK_LIVE]() {
     if (this.#disposed) throw new Error("this WorkerFaceDetector was disposed");
   }
 
@@ -479,16 +508,6 @@ export class WorkerFaceDetector {
         `{ data, width, height } with RGBA bytes (${error.message})`);
     });
     return this.#send({ type: "detect", image }, [image]);
-  }
-
-  /** One detection in a blank image, so that the first real frame is not the slow one. */
-  async warmup() {
-    await this.detect(blankImage());
-  }
-
-  detectVideo(video, onFaces, options) {
-    if (this.#disposed) throw new Error("this WorkerFaceDetector was disposed");
-    return watchVideo((image) => this.detect(image), video, onFaces, options);
   }
 
   /** Stops the worker once the calls in flight have settled; later calls reject. */
@@ -539,7 +558,7 @@ export class WorkerFaceDetector {
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();
     this.#attach(this.#startWorker());
-    const options = { ...this.#options, scoreThreshold: this.#scoreThreshold };
+    const options = { ...this.#options, scoreThreshold: this[THRESHOLD] };
     this.#ready = this.#call({ type: "create", options });
   }
 
