@@ -46,10 +46,11 @@ export interface DetectorOptions {
   /** At most this many faces per image. Default 100. */
   maxFaces?: number;
   /**
-   * Network input size, sides multiples of 8: larger finds smaller faces, slower.
+   * Network input size, `[width, height]` or `"WIDTHxHEIGHT"` (as the command line's
+   * `--input-size`), sides multiples of 8: larger finds smaller faces, slower.
    * Default: the model's own (320 x 240).
    */
-  inputSize?: [width: number, height: number];
+  inputSize?: [width: number, height: number] | `${number}x${number}`;
   /** An ssdface weights file. Default: the model bundled in the package. */
   weights?: Uint8Array;
   /**

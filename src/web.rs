@@ -31,6 +31,7 @@ use web_sys::{
 use crate::boxes::NmsConfig;
 use crate::default_model::DEFAULT_WEIGHTS;
 use crate::detector::{Detector, Face};
+use crate::model::parse_size;
 use crate::preprocess::{ImageView, PixelFormat};
 
 thread_local! {
@@ -175,12 +176,18 @@ fn count_option(options: &JsValue, name: &str) -> Result<Option<usize>, JsError>
     }
 }
 
-/// `inputSize: [width, height]`, whole positive numbers (the model checks multiples of 8).
+/// `inputSize: [width, height]`, whole positive numbers, or the text `"WIDTHxHEIGHT"` as the
+/// command line takes it (`model::parse_size`); the model checks multiples of 8.
 fn input_size_option(options: &JsValue) -> Result<Option<(usize, usize)>, JsError> {
     let Some(value) = option(options, "inputSize")? else {
         return Ok(None);
     };
-    let error = || JsError::new("option inputSize must be [width, height] in pixels");
+    if let Some(text) = value.as_string() {
+        return parse_size(&text)
+            .map(Some)
+            .map_err(|e| JsError::new(&format!("option inputSize: {e}")));
+    }
+    let error = || JsError::new("option inputSize must be [width, height] in pixels or \"WxH\"");
     let array = value.dyn_into::<Array>().map_err(|_| error())?;
     let sides: Vec<usize> = array
         .iter()
@@ -221,8 +228,8 @@ impl FaceDetector {
     /// Create a detector. Options (all optional): `backend` (`"auto"`, `"webgpu"` or `"cpu"`),
     /// `scoreThreshold` (0.5), `iouThreshold` (0.3), `topK` (candidates entering suppression,
     /// 100), `maxFaces` (100), `inputSize`
-    /// (`[width, height]`, multiples of 8; the model's own by default), `weights` (a `Uint8Array` of an
-    /// ssdface weights file).
+    /// (`[width, height]` or `"WIDTHxHEIGHT"`, multiples of 8; the model's own by default),
+    /// `weights` (a `Uint8Array` of an ssdface weights file).
     pub async fn create(options: JsValue) -> Result<FaceDetector, JsError> {
         install_panic_hook();
         // Every option is checked before the (slow) device and weights set-up.

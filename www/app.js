@@ -32,14 +32,6 @@ function setStatus(message) {
   $("status").textContent = message;
 }
 
-/// `?inputSize=WxH` picks the network's input size; absent, the model's own.
-function inputSizeFrom(text) {
-  if (text === null) return undefined;
-  const size = /^(\d+)x(\d+)$/.exec(text);
-  if (!size) throw new Error(`inputSize must look like 320x240, not "${text}"`);
-  return [Number(size[1]), Number(size[2])];
-}
-
 /// The bundled model, on `backend`, in a worker or on this thread; the progress bar follows
 /// the module's download.
 function createDetector(backend, inputSize) {
@@ -240,7 +232,9 @@ async function main() {
   const sizeText = query.get("inputSize");
   bindSettings(wanted, sizeText);
   try {
-    detector = await createDetector(wanted, inputSizeFrom(sizeText));
+    // `?inputSize=WxH` picks the network's input size (the package parses it as the command
+    // line does); absent, the model's own.
+    detector = await createDetector(wanted, sizeText ?? undefined);
     // The first detection compiles the network (seconds on a GPU): done now, not on the
     // first camera frame.
     setStatus("Preparing the detector…");

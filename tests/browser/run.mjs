@@ -79,6 +79,7 @@ await check("bad calls reject with Errors and the detector keeps working", async
       badThreshold: await message(FaceDetector.create({ scoreThreshold: 2 })),
       badInputSize: await message(FaceDetector.create({ inputSize: [320] })),
       oddInputSize: await message(FaceDetector.create({ inputSize: [321, 240], backend: "cpu" })),
+      badInputText: await message(FaceDetector.create({ inputSize: "320 by 240", backend: "cpu" })),
       after: Array.isArray(await detector.detect(new ImageData(64, 48))),
     };
   });
@@ -88,6 +89,7 @@ await check("bad calls reject with Errors and the detector keeps working", async
   assert(/backend/.test(outcome.badBackend), `bad backend: ${outcome.badBackend}`);
   assert(/scoreThreshold/.test(outcome.badThreshold), `bad threshold: ${outcome.badThreshold}`);
   assert(/inputSize/.test(outcome.badInputSize), `bad input size: ${outcome.badInputSize}`);
+  assert(/inputSize: expected WIDTHxHEIGHT/.test(outcome.badInputText), `bad input text: ${outcome.badInputText}`);
   assert(/8/.test(outcome.oddInputSize), `input size not a multiple of 8: ${outcome.oddInputSize}`);
   assert(outcome.after, "detection after the errors returned no array");
   const faces = await detectPhoto(page);
@@ -584,7 +586,7 @@ await check("?inputSize= sets the network's input size; a malformed one is expla
   const { page } = await openPage(browser, "?backend=cpu&inputSize=480x360");
   const faces = await detectPhoto(page);
   assertSameFaces(faces, native480, "inputSize=480x360 vs native --input-size 480x360");
-  for (const [size, expected] of [["oops", /look like 320x240/], ["100x100", /multiple/]]) {
+  for (const [size, expected] of [["oops", /inputSize: expected WIDTHxHEIGHT, like 320x240, got "oops"/], ["100x100", /multiple/]]) {
     const other = await browser.newPage();
     await other.goto(`${origin}/index.html?backend=cpu&inputSize=${size}`);
     await other.waitForFunction(() => !document.getElementById("error").hidden, null,
