@@ -180,11 +180,11 @@ fn statistics(x: &[f32], planes: Planes) -> (Vec<f32>, Vec<f32>) {
                 .copied()
                 .unwrap_or(0.0);
             let mut totals = LaneSums::default();
+            let lanes_shift = f32x8::splat(shift);
             for sample in 0..planes.batch {
                 let values = &x[planes.range(sample, channel)];
-                let shift = f32x8::splat(shift);
                 let (sum, squares) = plane_sums(values, values, |v, _| {
-                    let d = v - shift;
+                    let d = v - lanes_shift;
                     (d, d * d)
                 });
                 totals.add(sum, squares);
@@ -204,7 +204,7 @@ struct Normal {
     gamma: f32,
     beta: f32,
     /// The open interval where the output follows its input: ReLU6's (0, 6), or all values.
-    /// Bounds rather than a flag, so that the mask is two compares the compiler vectorises.
+    /// Bounds rather than a flag, so that one masked path serves both.
     passes: (f32, f32),
 }
 

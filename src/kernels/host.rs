@@ -76,7 +76,8 @@ impl Deref for FlexValues {
 pub struct FlexOutput(FlexTensor);
 
 impl FlexOutput {
-    fn new(values: Vec<f32>, shape: Shape) -> Self {
+    /// `values` (row-major, `shape`'s count of them) as a tensor's storage.
+    pub(super) fn new(values: Vec<f32>, shape: Shape) -> Self {
         Self(FlexTensor::new(
             Bytes::from_elems(values),
             Layout::contiguous(shape),

@@ -8,10 +8,10 @@ use rayon::prelude::*;
 
 use super::HostMemory;
 use super::epilogue::Epilogue;
+use super::host::FlexOutput;
 use burn::backend::Flex;
-use burn::backend::flex::{FlexTensor, Layout};
 use burn::backend::tensor::FloatTensor;
-use burn::tensor::{Bytes, DType, Shape};
+use burn::tensor::Shape;
 
 /// Output columns per unit of work: with the widest layers' few hundred channels, a block
 /// stays within the L2 cache between the product and the epilogue.
@@ -109,9 +109,5 @@ pub(super) fn forward(
     // values were written.
     unsafe { output.set_len(len) };
     let shape = Shape::new([batch, out_channels, height, width]);
-    FlexTensor::new(
-        Bytes::from_elems(output),
-        Layout::contiguous(shape),
-        DType::F32,
-    )
+    Flex::tensor(FlexOutput::new(output, shape))
 }
