@@ -317,6 +317,16 @@ def write_folder(out, images_dir, results):
     print(f"{out}: {len(results)} images, {faces} faces, {ignored} ignored", file=sys.stderr)
 
 
+def labelled_detections(teacher, data, min_score):
+    """Per photo of a labelled folder: its height in pixels, its labelled faces (as read) with
+    their boxes as corners (x1 y1 x2 y2), and the teacher's boxes and scores from `min_score`."""
+    for name, faces in read_labels(data / "labels.txt"):
+        rgb = np.asarray(Image.open(data / "images" / name).convert("RGB"))
+        boxes, scores, _ = teacher.detect(rgb, min_score)
+        known = np.array([[f[0], f[1], f[0] + f[2], f[1] + f[3]] for f in faces], np.float32).reshape(-1, 4)
+        yield rgb.shape[0], faces, known, boxes, scores
+
+
 def measure_by_height(teacher, data, input_height=240):
     """The share of `data`'s faces that the teacher boxes (IoU >= 0.5) as faces (score >= the
     face threshold) and as faces or ignored faces (>= the ignore threshold), by the face's height
@@ -326,12 +336,10 @@ def measure_by_height(teacher, data, input_height=240):
     totals = np.zeros(len(edges) - 1)
     as_face = np.zeros(len(edges) - 1)
     as_any = np.zeros(len(edges) - 1)
-    for name, faces in read_labels(data / "labels.txt"):
-        rgb = np.asarray(Image.open(data / "images" / name).convert("RGB"))
-        boxes, scores, _ = teacher.detect(rgb, IGNORE_THRESHOLD)
-        faces = [f for f in faces if len(f) < 8 or f[7] == 0]
-        known = np.array([[f[0], f[1], f[0] + f[2], f[1] + f[3]] for f in faces], np.float32).reshape(-1, 4)
-        heights = (known[:, 3] - known[:, 1]) * input_height / rgb.shape[0]
+    for photo_height, faces, known, boxes, scores in labelled_detections(teacher, data, IGNORE_THRESHOLD):
+        valid = np.array([len(f) < 8 or f[7] == 0 for f in faces], bool)
+        known = known[valid]
+        heights = (known[:, 3] - known[:, 1]) * input_height / photo_height
         overlaps = iou_matrix(known, boxes)
         for bucket in range(len(edges) - 1):
             inside = (heights >= edges[bucket]) & (heights < edges[bucket + 1])
@@ -354,10 +362,7 @@ def measure(teacher, data):
     boxes_at = np.zeros(len(thresholds))
     found = np.zeros(len(thresholds))
     total = 0
-    for name, faces in read_labels(data / "labels.txt"):
-        rgb = np.asarray(Image.open(data / "images" / name).convert("RGB"))
-        boxes, scores, _ = teacher.detect(rgb, thresholds[0])
-        known = np.array([[f[0], f[1], f[0] + f[2], f[1] + f[3]] for f in faces], np.float32).reshape(-1, 4)
+    for _, _, known, boxes, scores in labelled_detections(teacher, data, thresholds[0]):
         overlaps = iou_matrix(boxes, known)
         total += len(known)
         for t, threshold in enumerate(thresholds):
